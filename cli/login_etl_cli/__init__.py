@@ -1,0 +1,1 @@
+"""login-etl command line: local runner, demo and operator tools (never shipped to Lambda)."""

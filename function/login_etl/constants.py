@@ -1,0 +1,72 @@
+"""Names other code relies on: environment variables, limits, and reject reasons.
+
+Every environment variable the package reads is named here and read only by ``config``, so the
+template, the docs and the tests can check one list.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+# --- environment variables -------------------------------------------------------------------
+ENV_DATABASE_URL: Final = "DATABASE_URL"
+ENV_DB_SECRET_ARN: Final = "DB_SECRET_ARN"
+ENV_DB_SSLMODE: Final = "DB_SSLMODE"
+ENV_DB_SSLROOTCERT: Final = "DB_SSLROOTCERT"
+ENV_DB_CONNECT_TIMEOUT: Final = "DB_CONNECT_TIMEOUT"
+ENV_DB_STATEMENT_TIMEOUT_MS: Final = "DB_STATEMENT_TIMEOUT_MS"
+ENV_PII_KEYS: Final = "PII_KEYS"
+ENV_PII_ACTIVE_KEY_ID: Final = "PII_ACTIVE_KEY_ID"
+ENV_PII_KEYS_SECRET_ARN: Final = "PII_KEYS_SECRET_ARN"
+ENV_SECRETS_MAX_AGE: Final = "SECRETS_MAX_AGE"
+ENV_AUTO_MIGRATE: Final = "AUTO_MIGRATE"
+
+#: Every variable ``config`` reads; the template test checks each is set by template.yaml.
+CONFIG_ENV_VARS: Final = (
+    ENV_DATABASE_URL,
+    ENV_DB_SECRET_ARN,
+    ENV_DB_SSLMODE,
+    ENV_DB_SSLROOTCERT,
+    ENV_DB_CONNECT_TIMEOUT,
+    ENV_DB_STATEMENT_TIMEOUT_MS,
+    ENV_PII_KEYS,
+    ENV_PII_ACTIVE_KEY_ID,
+    ENV_PII_KEYS_SECRET_ARN,
+    ENV_SECRETS_MAX_AGE,
+    ENV_AUTO_MIGRATE,
+)
+
+SSL_MODES: Final = ("disable", "require", "verify-full")
+
+# --- defaults --------------------------------------------------------------------------------
+DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
+DEFAULT_STATEMENT_TIMEOUT_MS: Final = 20_000
+DEFAULT_SECRETS_MAX_AGE_S: Final = 300
+
+# --- input limits (DESIGN.md, "Input") --------------------------------------------------------
+MAX_USER_ID_CHARS: Final = 128
+MAX_DEVICE_TYPE_CHARS: Final = 32
+MAX_LOCALE_CHARS: Final = 32
+MAX_DEVICE_ID_BYTES: Final = 128
+MAX_IP_BYTES: Final = 45
+MAX_MESSAGE_ID_CHARS: Final = 128
+
+# --- PII keys ---------------------------------------------------------------------------------
+PII_KEY_SIZES: Final = (32, 64)
+AD_IP: Final = b"ip"
+AD_DEVICE_ID: Final = b"device_id"
+
+
+class Reason(StrEnum):
+    """Why a record was rejected: a closed set of stable codes stored in user_logins_rejected."""
+
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    BAD_ENVELOPE = "bad_envelope"
+    MISSING_FIELD = "missing_field"
+    BAD_TYPE = "bad_type"
+    TOO_LONG = "too_long"
+    BAD_IP = "bad_ip"
+    BAD_APP_VERSION = "bad_app_version"
+    DB_REJECTED = "db_rejected"
