@@ -56,6 +56,14 @@ MAX_MESSAGE_ID_CHARS: Final = 128
 PII_KEY_SIZES: Final = (32, 64)
 AD_IP: Final = b"ip"
 AD_DEVICE_ID: Final = b"device_id"
+#: Associated data for rejected bodies, so a body ciphertext can never pass for a masked field.
+AD_BODY: Final = b"body"
+
+# --- observability ----------------------------------------------------------------------------
+ENV_POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
+ENV_POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+DEFAULT_SERVICE_NAME: Final = "login-etl"
+DEFAULT_METRICS_NAMESPACE: Final = "LoginEtl"
 
 
 class Reason(StrEnum):

@@ -20,6 +20,17 @@ class KeyRingError(ConfigError):
     """PII keys are missing, malformed, or of a size AES-SIV cannot use."""
 
 
+class RecordRejectedError(LoginEtlError):
+    """A record can never be loaded; it is acknowledged and kept in ``user_logins_rejected``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        #: A stable code from ``constants.Reason``.
+        self.reason = reason
+        #: Names the field or the problem, never the value (values can be PII).
+        self.detail = detail
+
+
 class RevealError(LoginEtlError):
     """A masked value does not decrypt under any key of the ring."""
 
@@ -35,9 +46,19 @@ class StoreError(LoginEtlError):
 class TransientStoreError(StoreError):
     """The database was unreachable, timed out or dropped the connection; the batch may be retried."""
 
+    def __init__(self, message: str, *, network: bool = False) -> None:
+        super().__init__(message)
+        #: True when the connection itself is unusable and must be replaced before a retry.
+        self.network = network
+
 
 class RowRefusedError(StoreError):
     """The database refused a statement because of the data in it; retrying cannot help."""
+
+    def __init__(self, message: str, *, sqlstate: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.column = column
 
 
 class MigrationError(StoreError):

@@ -1,0 +1,187 @@
+"""One batch: transform every record, write all of them at once, and build the partial response.
+
+The shape follows Powertools' "custom partial processor": process each record, then do the bulk
+work once at the end. Failure classes come from the types raised below us:
+
+- ``RecordRejectedError`` (bad data): acknowledged, kept encrypted in ``user_logins_rejected``;
+- ``RowRefusedError`` (the database refused one row): that row is rejected, the rest inserted;
+- ``TransientStoreError``: nothing was committed, every record is reported failed and SQS
+  redelivers it. Transient failures are batch-wide, so for a FIFO queue every later record of
+  every message group is failed too, and order holds;
+- anything else is a bug and propagates.
+
+Accounting always holds: received = inserted + duplicates + rejected + failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Final
+
+from .constants import AD_BODY, AD_DEVICE_ID, AD_IP, MAX_MESSAGE_ID_CHARS, Reason
+from .errors import MalformedEventError, RecordRejectedError, RowRefusedError, TransientStoreError
+from .pii import KeyRing
+from .records import parse_login
+from .store import LoginRow, PgStore, RejectRow
+from .types import BatchResponse, SQSRecord
+
+__all__ = ["BatchOutcome", "check_event", "process_batch"]
+
+_MS_PER_DAY: Final = 86_400_000
+_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
+
+
+@dataclass
+class BatchOutcome:
+    """Counts and timings of one batch, plus the response to hand back to Lambda."""
+
+    response: BatchResponse
+    received: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    failed: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    transform_ms: float = 0.0
+    insert_ms: float = 0.0
+    batch_ms: float = 0.0
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The fields of the one log line per batch (no PII: counts, codes and timings only)."""
+        return {
+            "received": self.received,
+            "inserted": self.inserted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "failed": self.failed,
+            "rejected_by_reason": dict(self.rejected_by_reason),
+            "transform_ms": round(self.transform_ms, 3),
+            "insert_ms": round(self.insert_ms, 3),
+            "batch_ms": round(self.batch_ms, 3),
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+def check_event(event: object) -> list[SQSRecord]:
+    """The event's records, or ``MalformedEventError`` when it is not an SQS event.
+
+    Failures can only be reported by ``messageId``, and AWS fails the whole batch on a bad one, so
+    a record without a usable id makes the event itself untrustworthy.
+    """
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+        raise MalformedEventError("the event is not an SQS event: it has no Records list")
+    records: list[SQSRecord] = event["Records"]
+    for position, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise MalformedEventError(f"record {position} is not an object")
+        mid = record.get("messageId")
+        if (
+            not isinstance(mid, str)
+            or not 0 < len(mid) <= MAX_MESSAGE_ID_CHARS
+            or not mid.isascii()
+            or not mid.isprintable()
+            or mid.strip() != mid
+        ):
+            raise MalformedEventError(f"record {position} has no usable messageId")
+    return records
+
+
+class _Days:
+    """SentTimestamp (ms) -> UTC date, memoised by day: a batch rarely spans more than two."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, date] = {}
+
+    def date_of(self, record: SQSRecord) -> date:
+        days = _sent_ms(record)
+        if days is None:
+            return datetime.now(UTC).date()
+        day = days // _MS_PER_DAY
+        found = self._cache.get(day)
+        if found is None:
+            found = self._cache[day] = date.fromordinal(_EPOCH_ORDINAL + day)
+        return found
+
+
+def _sent_ms(record: SQSRecord) -> int | None:
+    attributes = record.get("attributes")
+    raw = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
+    if isinstance(raw, str) and raw.isdigit() and len(raw) <= 15:
+        return int(raw)
+    return None
+
+
+def _sent_at(record: SQSRecord) -> datetime | None:
+    ms = _sent_ms(record)
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _source_arn(record: SQSRecord) -> str | None:
+    arn = record.get("eventSourceARN")
+    return arn if isinstance(arn, str) else None
+
+
+def _reject_row(record: SQSRecord, reason: str, detail: str, ring: KeyRing) -> RejectRow:
+    body = record.get("body")
+    encrypted = ring.mask(body if isinstance(body, str) else "", AD_BODY)
+    return RejectRow(record["messageId"], reason, detail, encrypted, _sent_at(record), _source_arn(record))
+
+
+def process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -> BatchOutcome:
+    """Transform, write, and account for one batch. Raises only for bugs."""
+    started = time.perf_counter()
+    outcome = BatchOutcome(response={"batchItemFailures": []}, received=len(records))
+    rows: list[LoginRow] = []
+    row_records: list[SQSRecord] = []
+    rejects: list[RejectRow] = []
+    mask = ring.mask
+    days = _Days()
+    for record in records:
+        try:
+            login = parse_login(record.get("body"))
+        except RecordRejectedError as err:
+            rejects.append(_reject_row(record, err.reason, err.detail, ring))
+            outcome.rejected_by_reason[err.reason] += 1
+            continue
+        rows.append(
+            LoginRow(
+                login.user_id,
+                login.device_type,
+                mask(login.ip, AD_IP),
+                mask(login.device_id, AD_DEVICE_ID),
+                login.locale,
+                login.app_version,
+                days.date_of(record),
+                record["messageId"],
+            )
+        )
+        row_records.append(record)
+    written = time.perf_counter()
+    outcome.transform_ms = (written - started) * 1000
+
+    def refused(index: int, err: RowRefusedError) -> RejectRow:
+        detail = f"{err.column or 'row'}: database refused it (SQLSTATE {err.sqlstate})"
+        return _reject_row(row_records[index], Reason.DB_REJECTED.value, detail, ring)
+
+    try:
+        result = store.write_batch(rows, rejects, refused)
+    except TransientStoreError as err:
+        outcome.failed = len(records)
+        outcome.rejected_by_reason.clear()
+        outcome.error = str(err)
+        outcome.response["batchItemFailures"] = [{"itemIdentifier": r["messageId"]} for r in records]
+    else:
+        outcome.inserted = result.inserted
+        outcome.duplicates = result.duplicates
+        outcome.rejected = result.rejected
+        if result.refused:
+            outcome.rejected_by_reason[Reason.DB_REJECTED.value] += len(result.refused)
+    finished = time.perf_counter()
+    outcome.insert_ms = (finished - written) * 1000
+    outcome.batch_ms = (finished - started) * 1000
+    return outcome

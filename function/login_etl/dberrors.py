@@ -1,0 +1,70 @@
+"""The one place where database failures are classified: by exception type and SQLSTATE.
+
+- ``TransientStoreError``: the network, the server's availability, or a timeout; the same batch
+  can succeed later, so its records are reported failed and SQS redelivers them.
+- ``RowRefusedError``: the data itself (SQLSTATE classes 22, 23, 54); retrying cannot help, so
+  the offending row is isolated and rejected as ``db_rejected``.
+- anything else (a syntax error, a missing table): a bug, wrapped in ``StoreError`` and raised.
+
+Messages never carry the server's text, which can quote row values (PII); only SQLSTATE codes and
+column names are kept.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from typing import Any, Final
+
+import pg8000.exceptions
+
+from .errors import RowRefusedError, StoreError, TransientStoreError
+
+__all__ = ["classify", "sqlstate"]
+
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (57014 is a
+# statement timeout or cancel, 57P01 an admin shutdown), 40 transaction rollback (serialization,
+# deadlock), 55P03 lock not available, 58 system error (I/O), XX internal error.
+_TRANSIENT_CLASSES: Final = frozenset({"08", "53", "57", "40", "58", "XX"})
+_TRANSIENT_CODES: Final = frozenset({"55P03"})
+# 22 data exception, 23 integrity constraint violation, 54 program limit (e.g. index row too big).
+_ROW_CLASSES: Final = frozenset({"22", "23", "54"})
+
+
+def _fields(exc: BaseException) -> dict[str, Any]:
+    if exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0]
+    return {}
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE pg8000 attached to a server error, if any."""
+    code = _fields(exc).get("C")
+    return code if isinstance(code, str) else None
+
+
+def classify(exc: BaseException) -> StoreError:
+    """Translate a driver or socket exception into the package's ``StoreError`` hierarchy.
+
+    The caller raises the result ``from exc``. Network-level errors are ``TransientStoreError``
+    with ``network=True`` so the caller knows the connection is unusable and must be replaced.
+    """
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, pg8000.exceptions.InterfaceError | OSError | socket.timeout | ssl.SSLError):
+        return TransientStoreError(f"database connection failed ({type(exc).__name__})", network=True)
+    code = sqlstate(exc)
+    if code is not None:
+        raw_column = _fields(exc).get("c")
+        column = raw_column if isinstance(raw_column, str) else None
+        if code[:2] in _TRANSIENT_CLASSES or code in _TRANSIENT_CODES:
+            # A session-level failure (08, 57P0x shutdown) leaves the connection unusable.
+            network = code[:2] == "08" or code.startswith("57P")
+            return TransientStoreError(f"database is unavailable (SQLSTATE {code})", network=network)
+        if code[:2] in _ROW_CLASSES:
+            where = f" on column {column}" if column else ""
+            return RowRefusedError(
+                f"database refused the data (SQLSTATE {code}){where}", sqlstate=code, column=column
+            )
+        return StoreError(f"unexpected database error (SQLSTATE {code})")
+    return StoreError(f"unexpected database error ({type(exc).__name__})")

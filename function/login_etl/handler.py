@@ -1,0 +1,79 @@
+"""The Lambda entry point: Powertools Logger and Metrics around one call to ``run``.
+
+Per-container state (settings, key ring, connection) is built at the first invocation rather
+than at import, so a configuration error surfaces as one clear log line and a failed batch
+instead of an opaque init failure, and so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .batch import BatchOutcome, check_event, process_batch
+from .config import Settings, metrics_namespace, service_name
+from .errors import TransientStoreError
+from .runtime import Runtime
+from .types import BatchResponse
+
+__all__ = ["lambda_handler", "reset"]
+
+logger = Logger(service=service_name())
+metrics = Metrics(namespace=metrics_namespace(), service=service_name())
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The container's runtime, built from the environment on first use."""
+    global _runtime  # noqa: PLW0603 - one per Lambda container, by design
+    if _runtime is None:
+        runtime = Runtime(Settings.from_env())
+        runtime.ensure_schema()
+        _runtime = runtime
+    return _runtime
+
+
+def reset() -> None:
+    """Forget the container state (close the connection); the next call rebuilds it from the env."""
+    global _runtime  # noqa: PLW0603
+    if _runtime is not None:
+        _runtime.store.close()
+    _runtime = None
+
+
+def _publish(outcome: BatchOutcome) -> None:
+    for name, value in (
+        ("RecordsReceived", outcome.received),
+        ("RecordsInserted", outcome.inserted),
+        ("RecordsDuplicate", outcome.duplicates),
+        ("RecordsRejected", outcome.rejected),
+        ("RecordsFailed", outcome.failed),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(name="BatchDuration", unit=MetricUnit.Milliseconds, value=outcome.batch_ms)
+    metrics.add_metric(name="InsertDuration", unit=MetricUnit.Milliseconds, value=outcome.insert_ms)
+    log = logger.error if outcome.failed else logger.info
+    log("batch summary", extra=outcome.summary())
+
+
+def run(event: Any, runtime: Runtime) -> BatchResponse:
+    """Process one event. When every record failed transiently the batch raises, as Powertools'
+    processors do, so the invocation counts as an error and the event source mapping backs off."""
+    records = check_event(event)
+    runtime.ensure_schema()
+    outcome = process_batch(records, runtime.keyring(), runtime.store)
+    _publish(outcome)
+    if records and outcome.failed == len(records):
+        raise TransientStoreError(f"all {len(records)} records failed: {outcome.error}")
+    return outcome.response
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
+    """SQS batch in, ``{"batchItemFailures": [...]}`` out."""
+    return run(event, get_runtime())

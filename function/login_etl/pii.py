@@ -1,0 +1,139 @@
+"""PII masking: deterministic, reversible, tamper-evident AES-SIV under a key ring.
+
+Stored form: ``<key_id>:<base64url, no padding, of tag || ciphertext>``. The associated data is
+the source field name (``ip`` or ``device_id``), which keeps the two fields' domains apart: the
+same string masked as an ip and as a device_id gives unrelated outputs.
+
+Deterministic on purpose: equal inputs under the same key give equal outputs, so duplicates stay
+visible in SQL. The trade-off is that rotating the active key changes the masked value of the
+same input; old values stay readable because every key of the ring is kept for reveal.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Final
+
+from .constants import AD_DEVICE_ID, AD_IP, PII_KEY_SIZES
+from .errors import KeyRingError, RevealError
+from .siv import SivCipher
+
+__all__ = ["FIELD_ADS", "KeyRing", "b64url", "unb64url"]
+
+#: Associated data by field name; reveal tries each, since SIV authenticates the field.
+FIELD_ADS: Final[Mapping[str, bytes]] = {"ip": AD_IP, "device_id": AD_DEVICE_ID}
+
+_KEY_ID: Final = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding: compact, and safe in CSV, URLs and COPY text without escaping."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64url(text: str) -> bytes:
+    """Inverse of ``b64url``; raises ``ValueError`` on anything that is not base64url."""
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error as exc:
+        raise ValueError("not base64url") from exc
+
+
+def _decode_key(key_id: str, text: str) -> bytes:
+    """Accept standard or url-safe base64, padded or not; the error names the id, never the key."""
+    cleaned = text.strip().replace("-", "+").replace("_", "/")
+    try:
+        raw = base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
+    except binascii.Error:
+        raise KeyRingError(f"PII key {key_id!r} is not valid base64") from None
+    if len(raw) not in PII_KEY_SIZES:
+        raise KeyRingError(
+            f"PII key {key_id!r} is {len(raw)} bytes; AES-SIV keys here are 32 or 64 random bytes"
+        )
+    return raw
+
+
+class KeyRing:
+    """Several keys by id, one active for masking; every key stays usable for reveal."""
+
+    __slots__ = ("_active_prefix", "_ciphers", "active_id")
+
+    def __init__(self, keys: Mapping[str, bytes], active_id: str | None = None) -> None:
+        if not keys:
+            raise KeyRingError("the PII key ring is empty")
+        for key_id, key in keys.items():
+            if not _KEY_ID.fullmatch(key_id):
+                raise KeyRingError("a PII key id must be 1-32 characters of A-Z a-z 0-9 _ . -")
+            if len(key) not in PII_KEY_SIZES:
+                raise KeyRingError(f"PII key {key_id!r} must be 32 or 64 bytes")
+        active = active_id or next(iter(keys))
+        if active not in keys:
+            raise KeyRingError(f"the active PII key id {active!r} is not in the key ring")
+        self._ciphers = {key_id: SivCipher(key) for key_id, key in keys.items()}
+        self.active_id = active
+        self._active_prefix = active + ":"
+
+    def __repr__(self) -> str:
+        return f"KeyRing(ids={sorted(self._ciphers)}, active={self.active_id!r})"
+
+    @classmethod
+    def from_spec(cls, spec: str, active_id: str | None = None) -> KeyRing:
+        """Parse ``PII_KEYS``: ``id:base64key[,id:base64key...]``."""
+        keys: dict[str, bytes] = {}
+        for item in spec.split(","):
+            key_id, sep, encoded = item.strip().partition(":")
+            if not sep or not key_id or not encoded:
+                raise KeyRingError("PII_KEYS must look like id:base64key[,id:base64key...]")
+            if key_id in keys:
+                raise KeyRingError(f"PII key id {key_id!r} appears twice")
+            keys[key_id] = _decode_key(key_id, encoded)
+        return cls(keys, active_id)
+
+    @classmethod
+    def from_secret(cls, secret: object, active_id: str | None = None) -> KeyRing:
+        """Parse the Secrets Manager form ``{"active": "k2", "keys": {"k1": "<base64>", ...}}``."""
+        if not isinstance(secret, Mapping) or not isinstance(secret.get("keys"), Mapping):
+            raise KeyRingError('the PII key secret must be {"active": id, "keys": {id: base64}}')
+        raw_keys = secret["keys"]
+        keys = {}
+        for key_id, encoded in raw_keys.items():
+            if not isinstance(key_id, str) or not isinstance(encoded, str):
+                raise KeyRingError("the PII key secret's keys must map ids to base64 strings")
+            keys[key_id] = _decode_key(key_id, encoded)
+        active = active_id or secret.get("active")
+        if active is not None and not isinstance(active, str):
+            raise KeyRingError('the PII key secret\'s "active" must be a key id')
+        return cls(keys, active)
+
+    def mask(self, value: str, ad: bytes) -> str:
+        """Mask ``value`` under the active key, with ``ad`` (the field name) as associated data.
+
+        ``surrogatepass`` keeps a rejected body with lone surrogates byte-exact for replay;
+        validated fields never contain any.
+        """
+        return self._active_prefix + b64url(
+            self._ciphers[self.active_id].encrypt(value.encode("utf-8", "surrogatepass"), ad)
+        )
+
+    def unmask(self, masked: str, ad: bytes) -> str:
+        """Recover the plaintext of one field; raise ``RevealError`` if it does not authenticate."""
+        key_id, sep, payload = masked.partition(":")
+        cipher = self._ciphers.get(key_id)
+        if not sep or cipher is None:
+            raise RevealError("the value's key id is not in the key ring")
+        try:
+            return cipher.decrypt(unb64url(payload), ad).decode("utf-8", "surrogatepass")
+        except ValueError:
+            raise RevealError("the value does not authenticate under its key") from None
+
+    def reveal(self, masked: str) -> tuple[str, str]:
+        """Recover ``(field, plaintext)`` trying each field's associated data in turn."""
+        for field_name, ad in FIELD_ADS.items():
+            try:
+                return field_name, self.unmask(masked, ad)
+            except RevealError:
+                continue
+        raise RevealError("the value does not decrypt as an ip or a device_id under the key ring")

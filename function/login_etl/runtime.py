@@ -1,0 +1,62 @@
+"""What one Lambda container builds once and reuses: settings, the key ring, the store.
+
+Construction is cheap and touches no network; the connection opens lazily at the first batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import ConnParams, Settings, parse_database_url
+from .connection import open_connection
+from .pii import KeyRing
+from .store import PgStore
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """Per-container state. Key and credential secrets are re-read through Powertools' cache, so a
+    rotated secret is picked up within ``SECRETS_MAX_AGE`` seconds without a redeploy."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        pii = settings.pii
+        self._static_ring = KeyRing.from_spec(pii.keys_spec, pii.active_key_id) if pii.keys_spec else None
+        self._secret_ring: tuple[Any, KeyRing] | None = None
+        self.store = PgStore(self._connect)
+        self._schema_ready = not settings.auto_migrate
+
+    def keyring(self) -> KeyRing:
+        """The current key ring; raises ``ConfigError``/``KeyRingError`` when it cannot be had."""
+        if self._static_ring is not None:
+            return self._static_ring
+        from .secrets import get_secret_json
+
+        arn = self.settings.pii.secret_arn
+        assert arn is not None
+        secret = get_secret_json(arn, self.settings.secrets_max_age_s)
+        if self._secret_ring is None or self._secret_ring[0] != secret:
+            self._secret_ring = (
+                secret,
+                KeyRing.from_secret(secret, self.settings.pii.active_key_id),
+            )
+        return self._secret_ring[1]
+
+    def _conn_params(self) -> ConnParams:
+        db = self.settings.db
+        if db.url is not None:
+            return parse_database_url(db.url)
+        from .secrets import get_secret_json, rds_conn_params
+
+        assert db.secret_arn is not None
+        return rds_conn_params(get_secret_json(db.secret_arn, self.settings.secrets_max_age_s))
+
+    def _connect(self) -> Any:
+        return open_connection(self._conn_params(), self.settings.db)
+
+    def ensure_schema(self) -> None:
+        """Run the idempotent migration once per container when ``AUTO_MIGRATE`` is on."""
+        if not self._schema_ready:
+            self.store.migrate()
+            self._schema_ready = True

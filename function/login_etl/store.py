@@ -1,0 +1,280 @@
+"""The PostgreSQL sink: migration, and the idempotent bulk write of one batch.
+
+Happy path, whatever the batch size: BEGIN; COPY the rows into ``user_logins_staging``; one
+statement that moves them into ``user_logins`` with ``ON CONFLICT (message_id) DO NOTHING``;
+one ``unnest`` INSERT of the rejects (if any); COMMIT. COPY is the cheapest way into Postgres
+(about 2x less than ``unnest`` of array literals for 10,000 rows, measured by ``make bench``), and
+the staging table is permanent rather than TEMP so nothing pins a connection behind RDS Proxy.
+
+Everything is idempotent on ``message_id``, so replaying a batch after an ambiguous failure (the
+connection dropped after COMMIT was sent) adds no row: it counts as duplicates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from importlib import resources
+from typing import Any, Final, NamedTuple, TypeVar
+
+import pg8000.native
+
+from .dberrors import classify
+from .errors import MigrationError, RowRefusedError, StoreError, TransientStoreError
+
+__all__ = ["LoginRow", "PgStore", "RejectRow", "WriteResult"]
+
+_T = TypeVar("_T")
+_NULL: Final = "\\N"
+
+#: pg_advisory_xact_lock key for migrations: "login-etl" squeezed into a bigint.
+MIGRATION_LOCK_KEY: Final = 0x6C6F67696E2D6574
+
+_COPY_ROWS: Final = "COPY user_logins_staging FROM STDIN"
+# One statement: the staging rows are deleted and inserted in the same command, so the batch
+# costs one round trip however many rows it has, and staging is empty again before COMMIT.
+_MOVE_ROWS: Final = """
+WITH moved AS (DELETE FROM user_logins_staging RETURNING *)
+INSERT INTO user_logins (user_id, device_type, masked_ip, masked_device_id, locale,
+                         app_version, create_date, message_id)
+SELECT user_id, device_type, masked_ip, masked_device_id, locale,
+       app_version, create_date, message_id
+FROM moved
+ON CONFLICT (message_id) DO NOTHING
+"""
+_INSERT_REJECTS: Final = """
+INSERT INTO user_logins_rejected (message_id, reason, detail, body_encrypted, sent_at, source_arn)
+SELECT * FROM unnest(CAST(:message_id AS varchar[]), CAST(:reason AS varchar[]),
+                     CAST(:detail AS text[]), CAST(:body AS text[]),
+                     CAST(:sent_at AS timestamptz[]), CAST(:source_arn AS text[]))
+ON CONFLICT (message_id) DO NOTHING
+"""
+
+# COPY text format: backslash, tab, newline and carriage return must be escaped.
+_COPY_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+class LoginRow(NamedTuple):
+    """One ``user_logins`` row, in column order."""
+
+    user_id: str
+    device_type: str
+    masked_ip: str
+    masked_device_id: str
+    locale: str | None
+    app_version: int
+    create_date: date
+    message_id: str
+
+
+class RejectRow(NamedTuple):
+    """One ``user_logins_rejected`` row; ``body_encrypted`` is already encrypted by the caller."""
+
+    message_id: str
+    reason: str
+    detail: str
+    body_encrypted: str
+    sent_at: datetime | None
+    source_arn: str | None
+
+
+class WriteResult(NamedTuple):
+    """What one committed batch did. ``refused`` indexes the rows the database would not take."""
+
+    inserted: int
+    duplicates: int
+    rejected: int
+    refused: tuple[int, ...]
+
+
+#: Builds the reject row for ``rows[index]`` after the database refused it.
+RefusalHandler = Callable[[int, RowRefusedError], RejectRow]
+
+
+def _copy_payload(rows: Sequence[LoginRow]) -> bytes:
+    esc = _COPY_ESCAPES
+    # The masked columns are ``key_id:base64url`` and app_version an int: they never need escaping.
+    return "".join(
+        [
+            f"{r[0].translate(esc)}\t{r[1].translate(esc)}\t{r[2]}\t{r[3]}\t"
+            f"{_NULL if r[4] is None else r[4].translate(esc)}\t{r[5]}\t{r[6]}\t"
+            f"{r[7].translate(esc)}\n"
+            for r in rows
+        ]
+    ).encode("utf-8")
+
+
+class PgStore:
+    """One lazily opened connection, reused across invocations and replaced once on a network error.
+
+    Not thread-safe: a Lambda container runs one invocation at a time.
+    """
+
+    def __init__(self, connect: Callable[[], pg8000.native.Connection]) -> None:
+        self._connect = connect
+        self._conn: pg8000.native.Connection | None = None
+        #: Statements sent since creation; tests assert it is constant per batch, whatever its size.
+        self.round_trips = 0
+
+    # --- connection ----------------------------------------------------------------------------
+    def _connection(self) -> pg8000.native.Connection:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        """Drop the connection (if any); the next call reconnects."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            # The socket may already be dead; closing is best effort and there is nothing to report.
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _run(self, sql: str, stream: io.BytesIO | None = None, **params: Any) -> list[list[Any]]:
+        conn = self._connection()
+        self.round_trips += 1
+        try:
+            rows: list[list[Any]] | None = conn.run(sql, stream=stream, **params)
+        except Exception as exc:
+            raise classify(exc) from exc
+        return rows or []
+
+    def _row_count(self) -> int:
+        assert self._conn is not None
+        count: int = self._conn.row_count
+        return max(count, 0)
+
+    def _rollback(self) -> None:
+        try:
+            self._run("ROLLBACK")
+        except StoreError:
+            self.close()
+
+    def _with_one_reconnect(self, work: Callable[[], _T]) -> _T:
+        """Run ``work`` in a transaction; on a dropped connection, reconnect and run it once more.
+
+        A stale connection is normal for Lambda (the container was frozen while the server or a
+        NAT closed the socket), so one silent reconnect saves a whole redelivery cycle. Replaying
+        is safe because every write is idempotent.
+        """
+        for attempt in (1, 2):
+            try:
+                self._run("BEGIN")
+                result = work()
+                self._run("COMMIT")
+                return result
+            except TransientStoreError as exc:
+                self.close() if exc.network else self._rollback()
+                if attempt == 2 or not exc.network:
+                    raise
+            except BaseException:
+                self._rollback()
+                raise
+        raise AssertionError("unreachable")
+
+    # --- schema --------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Create or upgrade the schema; idempotent and safe when several callers race."""
+        schema = resources.files(__package__).joinpath("sql/schema.sql").read_text("utf-8")
+
+        def work() -> None:
+            self._run("SELECT pg_advisory_xact_lock(:key)", key=MIGRATION_LOCK_KEY)
+            self._run(schema)
+
+        try:
+            self._with_one_reconnect(work)
+        except TransientStoreError:
+            raise
+        except StoreError as exc:
+            raise MigrationError(f"migration failed: {exc}") from exc
+
+    # --- the batch -----------------------------------------------------------------------------
+    def write_batch(
+        self,
+        rows: Sequence[LoginRow],
+        rejects: Sequence[RejectRow],
+        on_refused: RefusalHandler,
+    ) -> WriteResult:
+        """Insert ``rows`` and ``rejects`` in one transaction, isolating rows the database refuses.
+
+        Raises ``TransientStoreError`` when nothing could be committed (the caller reports every
+        record failed); any other ``StoreError`` is a bug and propagates.
+        """
+        if not rows and not rejects:
+            return WriteResult(0, 0, 0, ())
+
+        def work() -> WriteResult:
+            refused: list[tuple[int, RowRefusedError]] = []
+            try:
+                inserted = self._insert_rows(rows)
+            except RowRefusedError as err:
+                # The transaction is aborted; start over and find the culprits by bisection.
+                self._run("ROLLBACK")
+                self._run("BEGIN")
+                inserted, refused = self._isolate(rows, err)
+            all_rejects = [*rejects, *(on_refused(i, err) for i, err in refused)]
+            self._insert_rejects(all_rejects)
+            valid = len(rows) - len(refused)
+            return WriteResult(
+                inserted=inserted,
+                duplicates=valid - inserted,
+                rejected=len(all_rejects),
+                refused=tuple(i for i, _ in refused),
+            )
+
+        return self._with_one_reconnect(work)
+
+    def _insert_rows(self, rows: Sequence[LoginRow]) -> int:
+        if not rows:
+            return 0
+        self._run(_COPY_ROWS, stream=io.BytesIO(_copy_payload(rows)))
+        self._run(_MOVE_ROWS)
+        return self._row_count()
+
+    def _isolate(
+        self, rows: Sequence[LoginRow], first: RowRefusedError
+    ) -> tuple[int, list[tuple[int, RowRefusedError]]]:
+        """Bisect under savepoints: O(k log n) statements for k bad rows, only on this rare path."""
+        inserted = 0
+        refused: list[tuple[int, RowRefusedError]] = []
+        everything = list(range(len(rows)))
+        if len(everything) == 1:
+            return 0, [(0, first)]
+        half = len(everything) // 2
+        stack = [everything[half:], everything[:half]]
+        while stack:
+            chunk = stack.pop()
+            self._run("SAVEPOINT isolate")
+            try:
+                inserted += self._insert_rows([rows[i] for i in chunk])
+                self._run("RELEASE SAVEPOINT isolate")
+            except RowRefusedError as err:
+                self._run("ROLLBACK TO SAVEPOINT isolate")
+                self._run("RELEASE SAVEPOINT isolate")
+                if len(chunk) == 1:
+                    refused.append((chunk[0], err))
+                else:
+                    half = len(chunk) // 2
+                    stack += [chunk[half:], chunk[:half]]
+        refused.sort(key=lambda pair: pair[0])
+        return inserted, refused
+
+    def _insert_rejects(self, rejects: Sequence[RejectRow]) -> None:
+        if not rejects:
+            return
+        self._run(
+            _INSERT_REJECTS,
+            message_id=[r.message_id for r in rejects],
+            reason=[r.reason for r in rejects],
+            detail=[r.detail for r in rejects],
+            body=[r.body_encrypted for r in rejects],
+            sent_at=[r.sent_at for r in rejects],
+            source_arn=[r.source_arn for r in rejects],
+        )
+
+    # --- reads, for the CLI and tests ----------------------------------------------------------
+    def query(self, sql: str, **params: Any) -> list[list[Any]]:
+        """Run one read-only statement outside the batch path (operator commands, tests)."""
+        return self._run(sql, **params)

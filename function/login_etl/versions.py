@@ -1,0 +1,33 @@
+"""app_version text -> an integer that sorts like the version.
+
+``MAJOR[.MINOR[.PATCH]]``, optional leading ``v``, optional ``-prerelease`` / ``+build`` suffix
+(dropped). Each part is 0-999, so ``major*1_000_000 + minor*1_000 + patch`` is order-preserving
+and fits a Postgres ``integer``. A two-part version is MAJOR.MINOR: "0.96" -> 96000, and "2.0"
+and "2.00" both give 2000000 (parts are numbers, not strings).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["InvalidVersionError", "encode_app_version"]
+
+# [0-9] rather than \d: \d also matches non-ASCII digits such as "٣", which int() would accept.
+_VERSION: Final = re.compile(
+    r"v?([0-9]{1,3})(?:\.([0-9]{1,3})(?:\.([0-9]{1,3}))?)?"
+    r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
+)
+
+
+class InvalidVersionError(ValueError):
+    """The text is not MAJOR[.MINOR[.PATCH]] with parts 0-999."""
+
+
+def encode_app_version(text: str) -> int:
+    """Encode ``text``; raise ``InvalidVersionError`` (never echoing the text) when it is not a version."""
+    match = _VERSION.fullmatch(text)
+    if match is None:
+        raise InvalidVersionError("app_version is not MAJOR[.MINOR[.PATCH]] with parts 0-999")
+    major, minor, patch = match.groups()
+    return int(major) * 1_000_000 + int(minor or 0) * 1_000 + int(patch or 0)
