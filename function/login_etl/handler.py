@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .batch import BatchOutcome, check_event, process_batch
 from .config import Settings, metrics_namespace, service_name
-from .errors import TransientStoreError
+from .errors import MalformedEventError, TransientStoreError
 from .runtime import Runtime
 from .types import BatchResponse
 
@@ -63,7 +63,11 @@ def _publish(outcome: BatchOutcome) -> None:
 def run(event: Any, runtime: Runtime) -> BatchResponse:
     """Process one event. When every record failed transiently the batch raises, as Powertools'
     processors do, so the invocation counts as an error and the event source mapping backs off."""
-    records = check_event(event)
+    try:
+        records = check_event(event)
+    except MalformedEventError as err:
+        logger.error("malformed event", extra={"error": str(err)})
+        raise
     runtime.ensure_schema()
     outcome = process_batch(records, runtime.keyring(), runtime.store)
     _publish(outcome)

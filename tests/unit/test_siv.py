@@ -36,16 +36,12 @@ def reference(key: bytes, plaintext: bytes, *associated_data: bytes) -> bytes:
 
 # --- RFC 5297, Appendix A ---------------------------------------------------------------------
 
-RFC_A1_KEY = bytes.fromhex(
-    "fffefdfc fbfaf9f8 f7f6f5f4 f3f2f1f0 f0f1f2f3 f4f5f6f7 f8f9fafb fcfdfeff"
-)
+RFC_A1_KEY = bytes.fromhex("fffefdfc fbfaf9f8 f7f6f5f4 f3f2f1f0 f0f1f2f3 f4f5f6f7 f8f9fafb fcfdfeff")
 RFC_A1_AD = bytes.fromhex("10111213 14151617 18191a1b 1c1d1e1f 20212223 24252627")
 RFC_A1_PLAINTEXT = bytes.fromhex("11223344 55667788 99aabbcc ddee")
 RFC_A1_OUTPUT = bytes.fromhex("85632d07 c6e8f37f 950acd32 0a2ecc93 40c02b96 90c4dc04 daef7f6a fe5c")
 
-RFC_A2_KEY = bytes.fromhex(
-    "7f7e7d7c 7b7a7978 77767574 73727170 40414243 44454647 48494a4b 4c4d4e4f"
-)
+RFC_A2_KEY = bytes.fromhex("7f7e7d7c 7b7a7978 77767574 73727170 40414243 44454647 48494a4b 4c4d4e4f")
 RFC_A2_AD1 = bytes.fromhex(
     "00112233 44556677 8899aabb ccddeeff deaddada deaddada ffeeddcc bbaa9988 77665544 33221100"
 )

@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers (the fixtures themselves live in tests/conftest.py)."""
