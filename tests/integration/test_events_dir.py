@@ -1,0 +1,194 @@
+"""events/: every sample event, run through the real handler on a real PostgreSQL.
+
+These are the files a user feeds to `sam local invoke`, so each one's outcome is pinned here:
+exact rows, exact reject reasons, and the partial-batch response. The generator must also
+reproduce them byte for byte, so they cannot drift from lambda_event.py or the exercise data.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from login_etl import handler
+from login_etl.constants import CONFIG_ENV_VARS
+from login_etl.errors import KeyRingError
+from login_etl_cli.context import LocalContext
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+GENERATOR = ROOT / "scripts" / "make_events.py"
+SENT_DATE = date(2023, 11, 14)  # every sample record's SentTimestamp is on this UTC day
+
+# file stem -> (rows inserted, {reject reason: count}) when run alone on an empty database.
+EXPECTED: dict[str, tuple[int, dict[str, int]]] = {
+    "valid_batch": (10, {}),
+    "mixed_batch": (
+        4,
+        {"missing_field": 1, "not_json": 1, "not_object": 1, "bad_ip": 1, "bad_app_version": 1},
+    ),
+    "sns_envelope": (3, {"bad_envelope": 1}),
+    "eventbridge_envelope": (3, {"bad_envelope": 1}),
+    "fifo_batch": (6, {}),
+}
+
+
+def event_files() -> list[Path]:
+    return sorted(p for p in EVENTS.glob("*.json") if not p.name.startswith("env"))
+
+
+def load(stem: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / f"{stem}.json").read_text("utf-8"))
+    return event
+
+
+def test_every_event_file_has_an_expectation() -> None:
+    assert sorted(p.stem for p in event_files()) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("stem", sorted(EXPECTED))
+def test_event_file_gives_exact_rows_rejects_and_response(
+    stem: str, invoke_handler: Any, db: Any, logs: Any
+) -> None:
+    event = load(stem)
+    inserted, rejected = EXPECTED[stem]
+    ids = [r["messageId"] for r in event["Records"]]
+
+    response = invoke_handler(event)
+
+    assert response == {"batchItemFailures": []}
+    assert db.count("user_logins") == inserted
+    reasons = dict(db.query("SELECT reason, count(*) FROM user_logins_rejected GROUP BY reason"))
+    assert reasons == rejected
+    stored = {row[0] for row in db.query("SELECT message_id FROM user_logins")}
+    stored |= {row[0] for row in db.query("SELECT message_id FROM user_logins_rejected")}
+    assert stored == set(ids)  # every record landed somewhere, under its own id
+    dates = {row[0] for row in db.query("SELECT DISTINCT create_date FROM user_logins")}
+    assert dates == {SENT_DATE}  # from SentTimestamp, not from the day the test runs
+    (summary,) = logs.summaries()
+    assert summary["received"] == len(ids)
+    assert summary["inserted"] == inserted
+    assert summary["rejected"] == sum(rejected.values())
+    assert summary["duplicates"] == summary["failed"] == 0
+
+
+def test_mixed_batch_after_valid_batch_counts_the_redelivery_as_a_duplicate(
+    invoke_handler: Any, db: Any, logs: Any
+) -> None:
+    assert invoke_handler(load("valid_batch")) == {"batchItemFailures": []}
+    logs.clear()
+
+    assert invoke_handler(load("mixed_batch")) == {"batchItemFailures": []}
+
+    (summary,) = logs.summaries()
+    assert (summary["inserted"], summary["duplicates"], summary["rejected"]) == (3, 1, 5)
+    assert db.count("user_logins") == 13
+
+
+def test_replaying_every_event_adds_nothing(invoke_handler: Any, db: Any) -> None:
+    for path in event_files():
+        invoke_handler(load(path.stem))
+    rows = db.count("user_logins"), db.count("user_logins_rejected")
+    for path in event_files():
+        assert invoke_handler(load(path.stem)) == {"batchItemFailures": []}
+    assert (db.count("user_logins"), db.count("user_logins_rejected")) == rows
+
+
+def test_fifo_batch_is_a_fifo_event() -> None:
+    records = load("fifo_batch")["Records"]
+    assert all(r["eventSourceARN"].endswith(".fifo") for r in records)
+    assert {r["attributes"]["MessageGroupId"] for r in records} == {"user-0", "user-1"}
+
+
+def test_mixed_batch_holds_a_redelivery_of_valid_batchs_first_record() -> None:
+    first = load("valid_batch")["Records"][0]
+    again = [r for r in load("mixed_batch")["Records"] if r["messageId"] == first["messageId"]]
+    assert len(again) == 1
+    assert again[0]["body"] == first["body"]
+    assert again[0]["attributes"]["SentTimestamp"] == first["attributes"]["SentTimestamp"]
+    assert int(again[0]["attributes"]["ApproximateReceiveCount"]) > 1
+
+
+# --- the env file for `sam local invoke --env-vars` ---------------------------------------------
+
+
+def test_env_json_sets_every_variable_the_code_reads() -> None:
+    env = json.loads((EVENTS / "env.json").read_text("utf-8"))
+    assert set(env) == {"LoginEtlFunction"}  # template.yaml's logical id
+    assert set(CONFIG_ENV_VARS) <= set(env["LoginEtlFunction"])
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_env_json_holds_no_usable_key(db: Any, monkeypatch: pytest.MonkeyPatch, logs: Any) -> None:
+    values = json.loads((EVENTS / "env.json").read_text("utf-8"))["LoginEtlFunction"]
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABASE_URL", db.url)  # the compose host is not reachable from here
+    handler.reset()
+    try:
+        with pytest.raises(KeyRingError, match="PII"):
+            handler.lambda_handler(load("valid_batch"), LocalContext())
+    finally:
+        handler.reset()
+    assert db.count("user_logins") == 0
+    assert "REPLACE_ME" not in logs.text()  # the error names the variable, not its value
+
+
+def test_env_local_uses_the_callers_keys(tmp_path: Path) -> None:
+    out = tmp_path / "env.local.json"
+    spec = "k7:" + "A" * 86 + "=="
+    result = subprocess.run(
+        [sys.executable, str(GENERATOR), "env-local", "--out", str(out)],
+        env={"PII_KEYS": spec, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert spec not in result.stdout  # the caller's own key is never echoed
+    assert json.loads(out.read_text())["LoginEtlFunction"]["PII_KEYS"] == spec
+    assert out.stat().st_mode & 0o077 == 0
+
+
+def test_env_local_generates_and_prints_an_ephemeral_key(tmp_path: Path) -> None:
+    out = tmp_path / "env.local.json"
+    result = subprocess.run(
+        [sys.executable, str(GENERATOR), "env-local", "--out", str(out)],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    keys = json.loads(out.read_text())["LoginEtlFunction"]["PII_KEYS"]
+    assert keys.startswith("k1:")
+    assert f"PII_KEYS={keys}" in result.stdout.splitlines()
+    from login_etl.pii import KeyRing
+
+    KeyRing.from_spec(keys)  # a usable 64-byte key
+
+
+def test_env_local_is_gitignored() -> None:
+    result = subprocess.run(["git", "check-ignore", "-q", "events/env.local.json"], cwd=ROOT, check=False)
+    assert result.returncode == 0
+
+
+# --- the generator ------------------------------------------------------------------------------
+
+
+def test_generator_reproduces_the_committed_files_byte_for_byte(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    generated = sorted(p.name for p in tmp_path.iterdir())
+    committed = sorted(p.name for p in EVENTS.glob("*.json") if p.name != "env.local.json")
+    assert generated == committed
+    for name in generated:
+        assert (tmp_path / name).read_bytes() == (EVENTS / name).read_bytes(), (
+            f"events/{name} is stale: run `python scripts/make_events.py`"
+        )
