@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .batch import BatchOutcome, check_event, process_batch
 from .config import Settings, metrics_namespace, service_name
-from .errors import MalformedEventError, TransientStoreError
+from .errors import ConfigError, MalformedEventError, TransientStoreError
 from .runtime import Runtime
 from .types import BatchResponse
 
@@ -80,4 +80,10 @@ def run(event: Any, runtime: Runtime) -> BatchResponse:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
     """SQS batch in, ``{"batchItemFailures": [...]}`` out."""
-    return run(event, get_runtime())
+    try:
+        runtime = get_runtime()
+    except ConfigError as err:
+        # A bad deploy: one clear line (never a value), then fail the batch so nothing is lost.
+        logger.error("configuration error", extra={"error": str(err)})
+        raise
+    return run(event, runtime)

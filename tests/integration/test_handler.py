@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -322,3 +323,29 @@ def test_an_event_that_is_not_an_sqs_event_is_a_clear_error(
 
 def test_an_empty_batch_is_a_no_op(invoke_handler: Invoke, lambda_env: TestDB) -> None:
     assert invoke_handler({"Records": []}) == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ("", "PII_KEYS (or PII_KEYS_SECRET_ARN) is not set"),
+        ("k1:c2hvcnQ=", "PII key 'k1' is 5 bytes; AES-SIV keys here are 32 or 64 random bytes"),
+    ],
+)
+def test_missing_or_short_key_is_a_clear_startup_error(
+    invoke_handler: Invoke,
+    lambda_env: TestDB,
+    sqs_event: EventFactory,
+    logs: LogCapture,
+    monkeypatch: pytest.MonkeyPatch,
+    keys: str,
+    message: str,
+) -> None:
+    from login_etl.errors import ConfigError
+
+    monkeypatch.setenv("PII_KEYS", keys)
+    handler.reset()
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        invoke_handler(sqs_event([valid_body(1)]))
+    assert [x["error"] for x in logs.lines() if x["message"] == "configuration error"] == [message]
+    assert lambda_env.count("user_logins") == 0
