@@ -1,0 +1,156 @@
+# Deployment targets: sam local invoke, LocalStack (docker compose + samlocal) and AWS (sam).
+# Included by the main Makefile (`-include mk/*.mk`); docs/deployment.md explains each path.
+#
+# aws-sam-cli lives in its own virtualenv (.venv-sam) because it pins boto3 and friends; the
+# project's .venv never sees it. Only these targets build it.
+
+SAM_VENV := .venv-sam
+SAM_BIN := $(SAM_VENV)/bin
+SAM_STAMP := $(SAM_VENV)/.installed-stamp
+SAM_CLI_VERSION ?= 1.170.0
+SAM_CLI_LOCAL_VERSION ?= 1.71.0
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam
+# samlocal points SAM at LocalStack's edge port; LocalStack accepts any credentials.
+LOCALSTACK_URL ?= http://localhost:4566
+# (samlocal is deprecated upstream in favour of `lstk sam`, which needs a LocalStack account.)
+SAMLOCAL := SAM_CLI_TELEMETRY=0 DISABLE_DEPRECATION_NOTICE=1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+	AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=$(LOCALSTACK_URL) $(SAM_BIN)/samlocal
+COMPOSE ?= docker compose
+
+ENV ?= default
+STACK ?= $(shell $(PY) -c 'import tomllib; print(tomllib.load(open("samconfig.toml", "rb"))["$(ENV)"]["global"]["parameters"]["stack_name"])' 2>/dev/null)
+LOCALSTACK_STACK := login-etl
+EVENT ?= valid_batch
+# extra flags for `sam build`, e.g. SAM_BUILD_FLAGS=--use-container without a local python3.12
+SAM_BUILD_FLAGS ?=
+
+$(SAM_STAMP):
+	@test -n "$(PY)" || { echo "error: no python3 found; install Python >= 3.11" >&2; exit 1; }
+	$(PY) -m venv $(SAM_VENV)
+	$(SAM_BIN)/python -m pip install --quiet --upgrade pip
+	$(SAM_BIN)/python -m pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)" "aws-sam-cli-local==$(SAM_CLI_LOCAL_VERSION)"
+	@touch $(SAM_STAMP)
+
+.PHONY: sam-venv
+sam-venv: $(SAM_STAMP) ## Create .venv-sam with aws-sam-cli (kept out of the project venv)
+
+.PHONY: events
+events: $(STAMP) ## Regenerate events/*.json from the exercise data (deterministic)
+	$(BIN)/python scripts/make_events.py
+
+.PHONY: env-local
+env-local: $(STAMP) ## Write events/env.local.json for sam local invoke (your PII_KEYS, or a fresh key it prints)
+	$(BIN)/python scripts/make_events.py env-local
+
+.PHONY: validate
+validate: $(STAMP) $(SAM_STAMP) ## Validate template.yaml offline: sam validate --lint, then the SAM transform checks
+	$(SAM) validate --lint --region us-east-1
+	$(BIN)/python -m pytest -q tests/unit/test_template.py tests/unit/test_samconfig.py
+
+.PHONY: build
+build: $(SAM_STAMP) ## sam build (needs python3.12 on PATH, or SAM_BUILD_FLAGS=--use-container and Docker)
+	$(SAM) build --config-env $(ENV) $(SAM_BUILD_FLAGS)
+
+.PHONY: invoke
+invoke: $(SAM_STAMP) ## sam local invoke on events/$(EVENT).json against the compose Postgres (needs Docker)
+	@test -f events/env.local.json || $(MAKE) --no-print-directory env-local
+	$(COMPOSE) up -d --wait postgres
+	$(SAM) build --config-env default $(SAM_BUILD_FLAGS)
+	$(SAM) local invoke LoginEtlFunction --config-env default --event events/$(EVENT).json
+
+.PHONY: up
+up: ## Start LocalStack and Postgres (docker compose, waits until healthy; needs Docker)
+	$(COMPOSE) up -d --wait
+	@echo "LocalStack on $(LOCALSTACK_URL), Postgres on 127.0.0.1:$${LOGIN_ETL_PG_PORT:-5432}"
+
+# The secrets' ARNs end in a random suffix LocalStack picks, so they are looked up here and
+# appended to samconfig's localstack parameter_overrides (a CLI list replaces, not merges, it).
+.PHONY: deploy-localstack
+deploy-localstack: $(STAMP) $(SAM_STAMP) ## Build and deploy the stack into LocalStack with samlocal (after make up)
+	$(SAMLOCAL) build --config-env localstack $(SAM_BUILD_FLAGS)
+	@set -euo pipefail; \
+	arn() { $(COMPOSE) exec -T localstack awslocal secretsmanager describe-secret \
+		--secret-id "$$1" --query ARN --output text; }; \
+	db_arn=$$(arn login-etl/db); pii_arn=$$(arn login-etl/pii-keys); \
+	params=$$($(BIN)/python -c 'import tomllib; print(" ".join(tomllib.load(open("samconfig.toml", "rb"))["localstack"]["deploy"]["parameters"]["parameter_overrides"]))'); \
+	$(SAMLOCAL) deploy --config-env localstack \
+		--parameter-overrides $$params DbSecretArn=$$db_arn PiiKeysSecretArn=$$pii_arn
+	$(SAMLOCAL) list stack-outputs --stack-name $(LOCALSTACK_STACK) --output table
+
+# Reads the QueueUrl output of the stack. TARGET=aws sends to the AWS stack of ENV instead.
+TARGET ?= localstack
+ifeq ($(TARGET),aws)
+SEND_SAM := $(SAM)
+SEND_STACK := $(STACK)
+SEND_ENDPOINT :=
+else
+SEND_SAM := $(SAMLOCAL)
+SEND_STACK := $(LOCALSTACK_STACK)
+SEND_ENDPOINT := --endpoint-url $(LOCALSTACK_URL)
+SEND_CREDENTIALS := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+endif
+# $(call stack_output,SAM command,stack,output key)
+stack_output = $(1) list stack-outputs --stack-name $(2) --output json \
+	| $(BIN)/python -c 'import json, sys; print({o["OutputKey"]: o["OutputValue"] for o in json.load(sys.stdin)}[sys.argv[1]])' $(3)
+
+.PHONY: send
+send: $(STAMP) $(SAM_STAMP) ## Send data/exercise_logins.ndjson (100 bodies) to the deployed queue (TARGET=localstack|aws)
+	@set -euo pipefail; queue_url=$$($(call stack_output,$(SEND_SAM),$(SEND_STACK),QueueUrl)); \
+	echo "sending data/exercise_logins.ndjson to $$queue_url"; \
+	$(SEND_CREDENTIALS) $(BIN)/login-etl send --queue-url "$$queue_url" $(SEND_ENDPOINT) \
+		--file data/exercise_logins.ndjson
+
+.PHONY: logs
+logs: $(SAM_STAMP) ## Tail the function's CloudWatch logs (TARGET=localstack|aws)
+	$(SEND_SAM) logs --stack-name $(SEND_STACK) --name LoginEtlFunction --tail
+
+.PHONY: down
+down: ## Stop LocalStack and Postgres and delete their data (docker compose down -v)
+	$(COMPOSE) down -v
+
+.PHONY: rds-ca
+rds-ca: ## Fetch the RDS CA bundle into function/ (for DB_SSLMODE=verify-full on AWS; needs internet)
+	curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
+		-o function/rds-global-bundle.pem.tmp
+	grep -q "BEGIN CERTIFICATE" function/rds-global-bundle.pem.tmp
+	mv function/rds-global-bundle.pem.tmp function/rds-global-bundle.pem
+	@echo "function/rds-global-bundle.pem: $$(grep -c 'BEGIN CERTIFICATE' function/rds-global-bundle.pem) certificates"
+
+REQUIRE_RDS_CA ?= 1
+# First deploy of an ENV whose stack does not exist yet is guided (it saves your answers in
+# samconfig.toml); later deploys reuse them.
+.PHONY: deploy
+deploy: $(STAMP) $(SAM_STAMP) ## Build and deploy to AWS (ENV=default|prod; guided the first time; needs an AWS account)
+	@test "$(REQUIRE_RDS_CA)" = 0 || test -f function/rds-global-bundle.pem || { \
+		echo "error: function/rds-global-bundle.pem is missing: run 'make rds-ca' (verify-full needs it), or REQUIRE_RDS_CA=0 with DbSslRootCert= for RDS Proxy" >&2; exit 1; }
+	$(SAM) build --config-env $(ENV) $(SAM_BUILD_FLAGS)
+	@if $(BIN)/python -c 'import boto3, sys; boto3.client("cloudformation").describe_stacks(StackName=sys.argv[1])' "$(STACK)" >/dev/null 2>&1; then \
+		$(SAM) deploy --config-env $(ENV); \
+	else \
+		echo "stack $(STACK) does not exist yet: deploying guided"; \
+		$(SAM) deploy --config-env $(ENV) --guided; \
+	fi
+
+.PHONY: insights
+insights: $(STAMP) $(SAM_STAMP) ## CloudWatch Logs Insights: the last hour's "batch summary" lines of the AWS stack (ENV=...; needs an AWS account)
+	@set -euo pipefail; group=$$($(call stack_output,$(SAM),$(STACK),LogGroupName)); \
+	$(BIN)/python - "$$group" <<< "$$INSIGHTS_PY"
+
+define INSIGHTS_QUERY
+fields @timestamp, received, inserted, duplicates, rejected, failed, batch_ms, insert_ms
+| filter message = "batch summary"
+| sort @timestamp desc
+| limit 50
+endef
+define INSIGHTS_PY
+import sys, time, boto3
+logs = boto3.client("logs")
+now = int(time.time())
+query = logs.start_query(logGroupName=sys.argv[1], startTime=now - 3600, endTime=now,
+                         queryString="""$(INSIGHTS_QUERY)""")
+while (r := logs.get_query_results(queryId=query["queryId"]))["status"] in ("Scheduled", "Running"):
+    time.sleep(1)
+for row in r["results"]:
+    print("  ".join(f'{f["field"]}={f["value"]}' for f in row if f["field"] != "@ptr"))
+endef
+export INSIGHTS_PY
