@@ -8,6 +8,8 @@ reproduce them byte for byte, so they cannot drift from lambda_event.py or the e
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -192,3 +194,72 @@ def test_generator_reproduces_the_committed_files_byte_for_byte(tmp_path: Path) 
         assert (tmp_path / name).read_bytes() == (EVENTS / name).read_bytes(), (
             f"events/{name} is stale: run `python scripts/make_events.py`"
         )
+
+
+# --- the built package (slow: installs aws-sam-cli into .venv-sam and runs `sam build`) -------
+
+# Calls the handler of the built package the way the Lambda runtime does, one event per file.
+_RUNTIME_SHIM = """
+import json, sys
+from login_etl.handler import lambda_handler
+
+class Context:
+    function_name = "login-etl"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:login-etl"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self):
+        return 30_000
+
+for path in sys.argv[1:]:
+    print("RESPONSE", json.dumps(lambda_handler(json.load(open(path)), Context())), file=sys.stderr)
+"""
+
+
+def _python312() -> str | None:
+    """A working python3.12 (the Lambda runtime's version), which `sam build` needs on PATH."""
+    candidates = [
+        shutil.which("python3.12"),
+        *sorted((Path.home() / ".pyenv" / "versions").glob("3.12*/bin/python3.12")),
+    ]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([str(candidate), "--version"], check=False, capture_output=True)
+        if probe.returncode == 0:  # a pyenv shim exists even when 3.12 is not selected
+            return str(candidate)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_make_validate_and_build_then_the_built_package_handles_every_event(db: Any, key_spec: str) -> None:
+    """What `make validate`, `make build` and `sam local invoke` do, minus Docker: the package
+    `sam build` produced, run by python3.12 with env.json's settings, on every sample event."""
+    python312 = _python312()
+    if python312 is None:
+        pytest.skip("sam build needs python3.12 on PATH")
+    path = f"{Path(python312).parent}:{os.environ['PATH']}"
+    for target in ("validate", "build"):
+        subprocess.run(["make", target], cwd=ROOT, env={**os.environ, "PATH": path}, check=True)
+    env = json.loads((EVENTS / "env.json").read_text("utf-8"))["LoginEtlFunction"]
+    env |= {"DATABASE_URL": db.url, "PII_KEYS": key_spec, "AWS_DEFAULT_REGION": "us-east-1"}
+    env |= {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / ".aws-sam" / "build" / "LoginEtlFunction")}
+    files = [str(p) for p in event_files()]
+
+    result = subprocess.run(
+        [python312, "-s", "-c", _RUNTIME_SHIM, *files],
+        env=env,
+        cwd="/tmp",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    prefix = "RESPONSE "
+    responses = [
+        json.loads(x.removeprefix(prefix)) for x in result.stderr.splitlines() if x.startswith(prefix)
+    ]
+    assert responses == [{"batchItemFailures": []}] * len(files)
+    total_rows = sum(rows for rows, _ in EXPECTED.values()) - 1  # mixed_batch redelivers one
+    assert db.count("user_logins") == total_rows
+    assert db.count("user_logins_rejected") == sum(sum(r.values()) for _, r in EXPECTED.values())
