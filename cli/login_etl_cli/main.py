@@ -1,2 +1,469 @@
-def main() -> int:
-    return 0
+"""``login-etl``: parse the arguments, call one function per command, translate errors.
+
+Exit status: 0 success; 1 the work failed (a record failed, a send or a reveal failed, SQS or
+the database was unreachable); 2 bad usage or configuration (a one-line ``error:``, never a
+traceback, never a secret); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from login_etl.errors import ConfigError, StoreError
+
+from .errors import CliError
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_CONFIG: Final = 2
+EXIT_INTERRUPTED: Final = 130
+
+_DESCRIPTION = """\
+Run the login-etl Lambda handler locally: a demo with no Docker or AWS, a queue drainer faithful
+to Lambda's SQS event source mapping, and operator tools (send, reveal, migrate, rejects).
+
+Configuration comes from the environment: DATABASE_URL (or DB_SECRET_ARN), PII_KEYS (or
+PII_KEYS_SECRET_ARN), and the standard AWS variables. See docs/cli.md."""
+
+_EPILOG = """\
+examples:
+  login-etl demo                                   # no Docker, network or AWS account
+  login-etl send --queue-url $Q --endpoint-url http://localhost:4566 --synthetic 1000
+  login-etl drain --queue-url $Q --endpoint-url http://localhost:4566 --batch-size 100 --window 1
+  login-etl reveal k1:AbCd...                      # needs PII_KEYS
+  login-etl migrate                                # needs DATABASE_URL
+  login-etl rejects --limit 20
+
+exit status: 0 ok, 1 the work failed, 2 bad usage or configuration, 130 interrupted"""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 300:
+        raise argparse.ArgumentTypeError("must be between 0 and 300 seconds")
+    return value
+
+
+def _sub(
+    subs: Any, name: str, help_text: str, description: str, epilog: str, *, func: Callable[[Any], int]
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subs.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _queue_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--queue-url", required=True, metavar="URL", help="the SQS queue URL")
+    parser.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="an SQS-compatible endpoint (LocalStack, moto); default: AWS (or AWS_ENDPOINT_URL)",
+    )
+    parser.add_argument(
+        "--region", help="AWS region; default: the queue URL's, else AWS_REGION / the profile's"
+    )
+
+
+def _synth_options(parser: argparse.ArgumentParser, *, invalid: float, duplicate: float) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="synthetic data seed (default 0)")
+    parser.add_argument(
+        "--invalid-ratio",
+        type=_ratio,
+        default=invalid,
+        metavar="R",
+        help=f"share of malformed synthetic bodies, every reject reason in turn (default {invalid})",
+    )
+    parser.add_argument(
+        "--duplicate-ratio",
+        type=_ratio,
+        default=duplicate,
+        metavar="R",
+        help=f"share of synthetic bodies re-sent identically: each one a second row (default {duplicate})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="login-etl",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = _sub(
+        subs,
+        "demo",
+        "run the whole job locally: embedded Postgres + SQS API, exercise data, summary",
+        "Start an embedded PostgreSQL (or use DATABASE_URL) and an in-process SQS API (moto), create\n"
+        "a queue and its DLQ, send the exercise data (or synthetic logins), drain the queue through\n"
+        "the real handler, and print what landed. Needs no Docker, network or AWS account. A fresh\n"
+        "PII key is generated for the run and printed: it is ephemeral. Everything started is\n"
+        "stopped on exit, Ctrl-C included.",
+        "examples:\n"
+        "  login-etl demo\n"
+        "  login-etl demo --synthetic 100000 --batch-size 100 --window 1\n"
+        "  login-etl demo --file my_logins.ndjson\n"
+        "  DATABASE_URL=postgresql://me@localhost/logins login-etl demo",
+        func=_cmd_demo,
+    )
+    source = demo.add_mutually_exclusive_group()
+    source.add_argument("--file", type=Path, metavar="F.ndjson", help="bodies to send, one per line")
+    source.add_argument("--synthetic", type=_count, metavar="N", help="send N generated logins instead")
+    _synth_options(demo, invalid=0.01, duplicate=0.05)
+    demo.add_argument("--batch-size", type=_positive, default=10, metavar="N", help="default 10")
+    demo.add_argument("--window", type=_seconds, default=0.0, metavar="S", help="batching window (default 0)")
+    demo.add_argument("--rows", type=_count, default=5, metavar="N", help="masked rows to show (default 5)")
+    demo.add_argument("--verbose", action="store_true", help="show the handler's JSON log lines")
+
+    drain = _sub(
+        subs,
+        "drain",
+        "drain a queue through the handler, like Lambda's SQS event source mapping",
+        "Long-poll the queue (up to 10 messages a receive) until the batch size or the batching\n"
+        "window is reached, build the exact Lambda SQS event, call the handler, and delete only the\n"
+        "records it did not report failed. Failures are left to their visibility timeout, so the\n"
+        "queue's redrive policy moves them to its DLQ. A handler that raises fails the whole batch.\n"
+        "SIGINT/SIGTERM stop it within seconds: the batch in hand is finished, nothing uncommitted\n"
+        "is deleted. Exit status 1 if any record failed during the run. The handler's JSON log\n"
+        "lines go to stdout; the run summary to stderr. Needs DATABASE_URL and PII_KEYS (or their\n"
+        "Secrets Manager forms) and AWS credentials (any, for LocalStack or moto). One process\n"
+        "holds one database connection, like one Lambda container: for concurrency, run several\n"
+        "processes.",
+        "examples:\n"
+        "  login-etl drain --queue-url http://localhost:4566/000000000000/logins \\\n"
+        "      --endpoint-url http://localhost:4566                  # LocalStack (Docker)\n"
+        "  login-etl drain --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/logins \\\n"
+        "      --batch-size 100 --window 2 --forever                 # AWS\n",
+        func=_cmd_drain,
+    )
+    _queue_options(drain)
+    drain.add_argument("--batch-size", type=_positive, default=10, metavar="N", help="1-10000 (default 10)")
+    drain.add_argument(
+        "--window",
+        type=_seconds,
+        default=0.0,
+        metavar="S",
+        help="batching window: the longest wait to fill a batch (default 0; >= 1 when batch size > 10)",
+    )
+    mode = drain.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--until-empty",
+        dest="forever",
+        action="store_false",
+        help="stop after a receive that returns no message (the default)",
+    )
+    mode.add_argument("--forever", action="store_true", help="keep polling until SIGINT/SIGTERM")
+    noise = drain.add_mutually_exclusive_group()
+    noise.add_argument("--quiet", action="store_true", help="only warnings and errors from the handler")
+    noise.add_argument("--verbose", action="store_true", help="debug logs and EMF metrics from the handler")
+
+    send = _sub(
+        subs,
+        "send",
+        "send bodies from a file, or synthetic logins, to a queue",
+        "Send with SendMessageBatch (10 entries and at most 256 KiB per call). Bodies are sent\n"
+        "verbatim. For a FIFO queue (.fifo) each message gets MessageGroupId = its user_id and a\n"
+        "unique deduplication id, so an identical body sent twice is still two messages. Exit\n"
+        "status 1 if any entry was refused (each is reported on stderr).",
+        "examples:\n"
+        "  login-etl send --queue-url $Q --endpoint-url http://localhost:4566 \\\n"
+        "      --file data/exercise_logins.ndjson\n"
+        "  login-etl send --queue-url $Q --synthetic 10000 \\\n"
+        "      --invalid-ratio 0.02 --duplicate-ratio 0.1 --seed 7",
+        func=_cmd_send,
+    )
+    _queue_options(send)
+    body_source = send.add_mutually_exclusive_group(required=True)
+    body_source.add_argument("--file", type=Path, metavar="F.ndjson", help="bodies to send, one per line")
+    body_source.add_argument("--synthetic", type=_count, metavar="N", help="send N generated logins")
+    _synth_options(send, invalid=0.0, duplicate=0.0)
+
+    reveal = _sub(
+        subs,
+        "reveal",
+        "decrypt masked ip / device_id values (needs the PII key ring)",
+        "Print exactly one line per VALUE on stdout, in order: its plaintext. A value that does\n"
+        "not decrypt prints an empty line there, and an error naming its position on stderr; the\n"
+        "exit status is then 1. A plaintext containing a line break is printed as a JSON string.\n"
+        "An audit line (who, when, how many; never values) goes to stderr. Keys come from PII_KEYS\n"
+        "or PII_KEYS_SECRET_ARN; no database is needed.",
+        "examples:\n"
+        "  PII_KEYS='k1:...' login-etl reveal k1:3q2-7w... k1:Zm9v...\n"
+        "  psql -Atc 'SELECT masked_ip FROM user_logins LIMIT 5' | login-etl reveal -",
+        func=_cmd_reveal,
+    )
+    reveal.add_argument("values", nargs="+", metavar="VALUE", help="masked values; - reads them from stdin")
+    reveal.add_argument("--json", action="store_true", help="print every plaintext as a JSON string")
+
+    _sub(
+        subs,
+        "migrate",
+        "create or upgrade the database schema (idempotent)",
+        "Create the tables, or upgrade an exercise-style user_logins that has no message_id. Safe to\n"
+        "run any time, even while functions run: it holds a Postgres advisory lock. Needs\n"
+        "DATABASE_URL (or DB_SECRET_ARN); no PII key.",
+        "examples:\n  DATABASE_URL=postgresql://me:secret@localhost:5432/logins login-etl migrate",
+        func=_cmd_migrate,
+    )
+
+    rejects = _sub(
+        subs,
+        "rejects",
+        "list rejected records, or replay them to a queue after a fix",
+        "List the rejected records, newest first: message id, reason, detail and when (never the\n"
+        "body). With --replay, decrypt their bodies with the PII key ring and send them to\n"
+        "--queue-url, oldest first; each row SQS accepted is deleted from user_logins_rejected in\n"
+        "the same transaction, so it is never replayed twice by accident. Rows that do not\n"
+        "decrypt or that SQS refuses are kept and reported (exit status 1).",
+        "examples:\n"
+        "  login-etl rejects --limit 20 --reason bad_app_version\n"
+        "  login-etl rejects --replay --reason bad_app_version --queue-url $Q --endpoint-url http://localhost:4566",
+        func=_cmd_rejects,
+    )
+    rejects.add_argument("--limit", type=_positive, metavar="N", help="at most N rows (list default 50)")
+    rejects.add_argument("--reason", metavar="CODE", help="only this reason, e.g. bad_app_version")
+    rejects.add_argument("--replay", action="store_true", help="re-send the bodies (needs --queue-url)")
+    rejects.add_argument("--queue-url", metavar="URL", help="where --replay sends")
+    rejects.add_argument("--endpoint-url", metavar="URL", help="an SQS-compatible endpoint for --replay")
+    rejects.add_argument("--region", help="AWS region for --replay")
+    return parser
+
+
+# --- commands: each translates arguments into one library call ---------------------------------
+def _cmd_demo(args: Any) -> int:
+    from .demo import DemoOptions, run_demo
+
+    opts = DemoOptions(
+        file=args.file,
+        synthetic=args.synthetic,
+        seed=args.seed,
+        invalid_ratio=args.invalid_ratio,
+        duplicate_ratio=args.duplicate_ratio,
+        batch_size=args.batch_size,
+        window_s=args.window,
+        rows=args.rows,
+        verbose=args.verbose,
+    )
+    result = run_demo(opts, sys.stdout, sys.stderr)
+    return EXIT_OK if result.balanced and not result.send_failures else EXIT_FAILED
+
+
+def _install_stop(stop: threading.Event) -> None:
+    """The first SIGINT/SIGTERM asks for a clean stop; a second SIGINT interrupts at once."""
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        sys.stderr.write(f"login-etl: {signal.Signals(signum).name}: stopping after the batch in hand\n")
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+
+def _cmd_drain(args: Any) -> int:
+    from login_etl.config import Settings
+
+    from .aws import sqs_client
+    from .environment import drop_stray_emf, logging_defaults
+    from .runner import drain
+
+    if args.batch_size > 10_000:
+        raise CliError("--batch-size must be at most 10000 (the event source mapping's limit)")
+    if args.batch_size > 10 and args.window < 1:
+        raise CliError("--batch-size above 10 needs --window of at least 1 second, as on Lambda")
+    level = "WARNING" if args.quiet else "DEBUG" if args.verbose else None
+    logging_defaults(level=level, default_level="INFO", metrics=args.verbose)
+    Settings.from_env()  # fail fast and clearly on bad configuration, before touching the queue
+    sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
+    stop = threading.Event()
+    _install_stop(stop)
+    from login_etl import handler  # Powertools binds its log stream to stdout at import
+
+    with contextlib.nullcontext() if args.verbose else drop_stray_emf():
+        stats = drain(
+            sqs,
+            args.queue_url,
+            batch_size=args.batch_size,
+            window_s=args.window,
+            until_empty=not args.forever,
+            stop=stop,
+            handler=handler.lambda_handler,
+        )
+    rate = stats.received / stats.elapsed_s if stats.elapsed_s > 0 else 0.0
+    sys.stderr.write(
+        f"drained: batches={stats.batches} received={stats.received} succeeded={stats.succeeded} "
+        f"failed={stats.failed} deleted={stats.deleted} elapsed_s={stats.elapsed_s:.3f} "
+        f"records_per_s={rate:.0f}\n"
+    )
+    return EXIT_FAILED if stats.failed else EXIT_OK
+
+
+def _cmd_send(args: Any) -> int:
+    from .aws import sqs_client
+    from .progress import Progress
+    from .sender import read_ndjson, send_bodies
+    from .synth import generate
+
+    if args.file is not None:
+        try:
+            bodies = list(read_ndjson(args.file))
+        except OSError as exc:
+            raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+    else:
+        bodies = generate(
+            args.synthetic,
+            seed=args.seed,
+            invalid_ratio=args.invalid_ratio,
+            duplicate_ratio=args.duplicate_ratio,
+        ).bodies
+    sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
+    progress = Progress("sending", len(bodies))
+    result = send_bodies(sqs, args.queue_url, bodies, on_progress=progress.update)
+    progress.finish()
+    for failure in result.failures:
+        sys.stderr.write(f"error: body {failure.index + 1} was not sent: {failure.code}: {failure.message}\n")
+    sys.stderr.write(f"sent={result.sent} failed={len(result.failures)} elapsed_s={result.elapsed_s:.3f}\n")
+    return EXIT_FAILED if result.failures else EXIT_OK
+
+
+def _cmd_reveal(args: Any) -> int:
+    from .operator import keyring_from_env, reveal_values
+
+    values: list[str] = []
+    for value in args.values:
+        if value == "-":
+            values.extend(line for line in sys.stdin.read().split("\n") if line.strip())
+        else:
+            values.append(value)
+    failed = reveal_values(values, keyring_from_env(), sys.stdout, sys.stderr, as_json=args.json)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _cmd_migrate(_args: Any) -> int:
+    from .operator import db_runtime, migrate
+
+    migrate(db_runtime(with_keys=False))
+    sys.stderr.write("migrate: the schema is up to date\n")
+    return EXIT_OK
+
+
+def _cmd_rejects(args: Any) -> int:
+    from .operator import db_runtime, list_rejects, replay_rejects
+
+    if not args.replay:
+        if args.queue_url or args.endpoint_url:
+            raise CliError("--queue-url and --endpoint-url go with --replay")
+        runtime = db_runtime(with_keys=False)
+        try:
+            rows = list_rejects(runtime, limit=args.limit or 50, reason=args.reason)
+        finally:
+            runtime.store.close()
+        sys.stdout.write("rejected_at\tsent_at\treason\tdetail\tmessage_id\n")
+        for r in rows:
+            sent = r.sent_at.isoformat() if r.sent_at else "-"
+            sys.stdout.write(f"{r.rejected_at.isoformat()}\t{sent}\t{r.reason}\t{r.detail}\t{r.message_id}\n")
+        return EXIT_OK
+    if not args.queue_url:
+        raise CliError("--replay needs --queue-url")
+    from .aws import sqs_client
+
+    sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
+    result = replay_rejects(
+        db_runtime(with_keys=True), sqs, args.queue_url, limit=args.limit, reason=args.reason
+    )
+    for line in result.errors:
+        sys.stderr.write(f"error: {line}\n")
+    sys.stderr.write(f"replayed={result.replayed} failed={result.failed}\n")
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+# --- error translation -----------------------------------------------------------------------------
+def _error(message: str, code: int) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script. Expected errors become one ``error:`` line and an exit status."""
+    logging.basicConfig(level=logging.WARNING, format="login-etl: %(message)s", stream=sys.stderr)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
+    args = build_parser().parse_args(argv)
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+    )
+
+    from .embedded import EmbeddedUnavailableError
+
+    try:
+        code: int = args.func(args)
+        return code
+    except KeyboardInterrupt:
+        return _error("interrupted; everything this command started was stopped", EXIT_INTERRUPTED)
+    except CliError as exc:
+        return _error(str(exc), exc.exit_code)
+    except (ConfigError, EmbeddedUnavailableError) as exc:
+        return _error(str(exc), EXIT_CONFIG)
+    except NoRegionError:
+        return _error("no AWS region: pass --region, or set AWS_REGION", EXIT_CONFIG)
+    except (NoCredentialsError, PartialCredentialsError):
+        return _error(
+            "no AWS credentials (boto3's standard chain found none); for LocalStack or moto any "
+            "value works, e.g. AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test",
+            EXIT_CONFIG,
+        )
+    except ClientError as exc:
+        info = exc.response.get("Error", {})
+        return _error(f"SQS: {info.get('Code', 'error')}: {info.get('Message', '')}", EXIT_FAILED)
+    except BotoCoreError as exc:
+        return _error(f"SQS: {exc}", EXIT_FAILED)
+    except StoreError as exc:
+        return _error(f"database: {exc}", EXIT_FAILED)
+    except BrokenPipeError:
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""boto3 clients for the commands: the standard credential chain, plus an explicit endpoint."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+__all__ = ["queue_depth", "region_from_queue_url", "sqs_client"]
+
+# sqs.<region>.amazonaws.com, <region>.queue.amazonaws.com, sqs.<region>.localhost.localstack.cloud
+_REGION_IN_HOST: Final = re.compile(
+    r"^(?:sqs\.(?P<a>[a-z]{2}(?:-[a-z]+)+-\d)\.|(?P<b>[a-z]{2}(?:-[a-z]+)+-\d)\.queue\.)"
+)
+
+
+def region_from_queue_url(queue_url: str) -> str | None:
+    """The region an AWS or LocalStack queue URL names in its host, if any."""
+    match = _REGION_IN_HOST.match(urlsplit(queue_url).hostname or "")
+    return (match.group("a") or match.group("b")) if match else None
+
+
+def sqs_client(*, endpoint_url: str | None, region: str | None, queue_url: str | None = None) -> Any:
+    """An SQS client. The region is ``region``, else the queue URL's, else boto3's own chain
+    (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile); ``AWS_ENDPOINT_URL`` is honoured by
+    boto3 when ``endpoint_url`` is None."""
+    import boto3
+
+    chosen = region or (region_from_queue_url(queue_url) if queue_url else None)
+    return boto3.client("sqs", endpoint_url=endpoint_url, region_name=chosen)
+
+
+def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:
+    """``(visible, in flight)``: ApproximateNumberOfMessages and ...NotVisible."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])

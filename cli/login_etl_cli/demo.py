@@ -1,0 +1,314 @@
+"""``login-etl demo``: the real job end to end on one machine, with no Docker, network or AWS.
+
+An embedded PostgreSQL (or ``DATABASE_URL``), an in-process SQS API (moto) with a queue and its
+DLQ, an ephemeral PII key, the exercise data (or synthetic logins) sent with SendMessageBatch,
+drained through the real handler by the event-source-mapping runner, and a summary read back
+from the database and the queues. Everything it started is stopped on the way out, Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from login_etl.config import Settings
+from login_etl.runtime import Runtime
+
+from .aws import queue_depth
+from .embedded import embedded_postgres, moto_sqs, use_fake_aws_credentials
+from .environment import (
+    demo_environment,
+    drop_stray_emf,
+    ephemeral_key_spec,
+    logging_defaults,
+    user_database_url,
+)
+from .errors import CliError
+from .progress import Progress
+from .runner import DrainStats, drain, queue_arn
+from .sender import read_ndjson, send_bodies
+from .synth import generate
+
+__all__ = ["DemoOptions", "DemoResult", "exercise_data_path", "run_demo"]
+
+_EXERCISE: Final = Path("data") / "exercise_logins.ndjson"
+_REGION: Final = "us-east-1"
+_QUERY_CHUNK: Final = 10_000
+
+
+def exercise_data_path() -> Path:
+    """The exercise data: packaged with the CLI, else the repository's ``data/`` (a source tree)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / _EXERCISE, here.parent.parent / _EXERCISE):
+        if candidate.is_file():
+            return candidate
+    raise CliError(
+        "the exercise data (data/exercise_logins.ndjson) is not here: pass --file F.ndjson or --synthetic N"
+    )
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    file: Path | None = None
+    synthetic: int | None = None
+    seed: int = 0
+    invalid_ratio: float = 0.01
+    duplicate_ratio: float = 0.05
+    batch_size: int = 10
+    window_s: float = 0.0
+    rows: int = 5
+    verbose: bool = False
+    #: Short so that a failing record retries, then reaches the DLQ, within seconds.
+    visibility_timeout_s: int = 2
+    max_receive_count: int = 3
+
+
+@dataclass
+class DemoResult:
+    sent: int
+    inserted: int
+    rejected: Counter[str]
+    drained: DrainStats
+    busy_s: float
+    dlq: int
+    queued: int
+    send_failures: int
+
+    @property
+    def duplicates(self) -> int:
+        return max(0, self.drained.succeeded - self.inserted - sum(self.rejected.values()))
+
+    @property
+    def balanced(self) -> bool:
+        """sent = inserted + rejected + in the DLQ + still queued, exactly."""
+        return self.sent == self.inserted + sum(self.rejected.values()) + self.dlq + self.queued
+
+
+def _bodies(opts: DemoOptions) -> tuple[list[str], str]:
+    if opts.synthetic is not None:
+        synth = generate(
+            opts.synthetic,
+            seed=opts.seed,
+            invalid_ratio=opts.invalid_ratio,
+            duplicate_ratio=opts.duplicate_ratio,
+        )
+        return synth.bodies, f"{opts.synthetic:,} synthetic logins (seed {opts.seed})"
+    path = opts.file or exercise_data_path()
+    try:
+        bodies = list(read_ndjson(path))
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+    return bodies, f"{path.name} ({len(bodies):,} bodies)"
+
+
+def _create_queues(sqs: Any, opts: DemoOptions) -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    dlq_url = sqs.create_queue(QueueName=f"login-etl-demo-dlq-{suffix}")["QueueUrl"]
+    dlq_arn = queue_arn(sqs, dlq_url)
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(opts.max_receive_count)}
+    url = sqs.create_queue(
+        QueueName=f"login-etl-demo-{suffix}",
+        Attributes={
+            "VisibilityTimeout": str(opts.visibility_timeout_s),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )["QueueUrl"]
+    return str(url), str(dlq_url)
+
+
+def _add(total: DrainStats, part: DrainStats) -> None:
+    total.batches += part.batches
+    total.received += part.received
+    total.succeeded += part.succeeded
+    total.failed += part.failed
+    total.deleted += part.deleted
+    total.elapsed_s += part.elapsed_s
+
+
+def _drain_all(sqs: Any, url: str, opts: DemoOptions, sent: int) -> tuple[DrainStats, float]:
+    """Drain until nothing is visible or in flight: failures get their retries, then the DLQ.
+
+    Returns the stats and the busy time: up to each drain's last batch, without the final
+    empty long poll that tells it the queue is empty.
+    """
+    total = DrainStats()
+    progress = Progress("draining", sent)
+    base = 0
+    busy = 0.0
+    last = DrainStats()
+
+    def on_batch(stats: DrainStats) -> None:
+        nonlocal last
+        last = stats
+        progress.update(base + stats.succeeded)
+
+    deadline = time.monotonic() + opts.visibility_timeout_s * (opts.max_receive_count + 1) + 30
+    while True:
+        part = drain(
+            sqs,
+            url,
+            batch_size=opts.batch_size,
+            window_s=opts.window_s,
+            until_empty=True,
+            on_batch=on_batch,
+        )
+        busy += last.elapsed_s
+        last = DrainStats()
+        _add(total, part)
+        base = total.succeeded
+        visible, in_flight = queue_depth(sqs, url)
+        if visible + in_flight == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # failures are in flight until their visibility timeout
+    progress.finish()
+    return total, busy
+
+
+def _in_chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[i : i + _QUERY_CHUNK]) for i in range(0, len(ids), _QUERY_CHUNK)]
+
+
+def _landed(runtime: Runtime, ids: Sequence[str]) -> tuple[int, Counter[str]]:
+    """What this run's messages became, by message id (exact even in a shared database)."""
+    inserted = 0
+    rejected: Counter[str] = Counter()
+    for chunk in _in_chunks(ids):
+        inserted += int(
+            runtime.store.query(
+                "SELECT count(*) FROM user_logins WHERE message_id = ANY(CAST(:ids AS varchar[]))", ids=chunk
+            )[0][0]
+        )
+        for reason, count in runtime.store.query(
+            "SELECT reason, count(*) FROM user_logins_rejected "
+            "WHERE message_id = ANY(CAST(:ids AS varchar[])) GROUP BY reason",
+            ids=chunk,
+        ):
+            rejected[str(reason)] += int(count)
+    return inserted, rejected
+
+
+def _sample_rows(runtime: Runtime, ids: Sequence[str], limit: int) -> list[list[Any]]:
+    if limit <= 0 or not ids:
+        return []
+    rows: list[list[Any]] = runtime.store.query(
+        "SELECT user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date "
+        "FROM user_logins WHERE message_id = ANY(CAST(:ids AS varchar[])) "
+        "ORDER BY masked_ip LIMIT :limit",
+        ids=list(ids[:_QUERY_CHUNK]),
+        limit=limit,
+    )
+    return rows
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [[str(h) for h in header]] + [["NULL" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join("  " + line for line in lines)
+
+
+def _print_summary(
+    out: TextIO, result: DemoResult, samples: list[list[Any]], key_spec: str, label: str
+) -> None:
+    d = result.drained
+    rejected = sum(result.rejected.values())
+    rate = d.received / result.busy_s if result.busy_s > 0 else 0.0
+    out.write(f"\nlogin-etl demo: {label}\n\n")
+    counts = [
+        ("sent", result.sent),
+        ("received", d.received),
+        ("inserted", result.inserted),
+        ("duplicates", result.duplicates),
+        ("rejected", rejected),
+        *((f"  {reason}", n) for reason, n in sorted(result.rejected.items())),
+        ("failed (retried)", d.failed),
+        ("in the DLQ", result.dlq),
+        ("still queued", result.queued),
+    ]
+    out.write(_table([(name, f"{n:,}") for name, n in counts], ("what", "count")) + "\n\n")
+    out.write(
+        f"  throughput: {rate:,.0f} records/s ({d.received:,} records in {d.batches:,} batches, "
+        f"{result.busy_s:.2f} s; {d.elapsed_s:.2f} s with the final empty polls)\n"
+    )
+    accounting = "OK" if result.balanced else "MISMATCH"
+    out.write(f"  accounting (sent = inserted + rejected + DLQ + queued): {accounting}\n\n")
+    if samples:
+        out.write("Some rows (ip and device_id are masked):\n")
+        header = ("user_id", "device_type", "masked_ip", "masked_device_id", "locale", "app_version", "date")
+        out.write(_table(samples, header) + "\n\n")
+        out.write(
+            "The PII key of this run is ephemeral: it was generated for this demo, is not stored anywhere,\n"
+            "and dies with it. To reveal a masked value above:\n"
+            f"  PII_KEYS='{key_spec}' login-etl reveal {samples[0][2]}\n\n"
+        )
+    by_reason = " ".join(f"rejected_{r}={n}" for r, n in sorted(result.rejected.items()))
+    out.write(
+        f"summary: sent={result.sent} received={d.received} inserted={result.inserted} "
+        f"duplicates={result.duplicates} rejected={rejected} {by_reason} failed={d.failed} "
+        f"dlq={result.dlq} queued={result.queued} elapsed_s={result.busy_s:.3f} records_per_s={rate:.0f}\n"
+    )
+    out.flush()
+
+
+def run_demo(opts: DemoOptions, out: TextIO, err: TextIO) -> DemoResult:
+    """Run the demo, print the summary on ``out`` (notes on ``err``); clean up in every case."""
+    # Powertools reads its settings when the handler is imported (in drain): set them first.
+    logging_defaults(level="INFO" if opts.verbose else None, default_level="WARNING", metrics=False)
+    bodies, label = _bodies(opts)
+    with contextlib.ExitStack() as stack:
+        db_url = user_database_url()
+        if db_url is None:
+            err.write("starting an embedded PostgreSQL (pgserver)...\n")
+            db_url = stack.enter_context(embedded_postgres())
+        else:
+            err.write("using the PostgreSQL at DATABASE_URL (rows this demo inserts stay there)\n")
+        key_spec = ephemeral_key_spec()
+        err.write(f"generated an ephemeral PII key for this run only: PII_KEYS='{key_spec}'\n")
+        stack.enter_context(demo_environment(db_url, key_spec))
+        runtime = Runtime(Settings.from_env())
+        stack.callback(runtime.store.close)
+        runtime.store.migrate()
+
+        use_fake_aws_credentials()
+        err.write("starting an in-process SQS API (moto) on 127.0.0.1...\n")
+        endpoint = stack.enter_context(moto_sqs())
+        import boto3
+
+        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=_REGION)
+        url, dlq_url = _create_queues(sqs, opts)
+
+        from login_etl import handler  # after logging_defaults: Powertools reads env at import
+
+        stack.callback(handler.reset)  # closes the handler's connection before Postgres stops
+
+        progress = Progress("sending", len(bodies))
+        sent = send_bodies(sqs, url, bodies, on_progress=progress.update)
+        progress.finish()
+        for failure in sent.failures:
+            err.write(f"error: body {failure.index + 1} was not sent: {failure.code} {failure.message}\n")
+        with contextlib.nullcontext() if opts.verbose else drop_stray_emf():
+            stats, busy_s = _drain_all(sqs, url, opts, sent.sent)
+        ids = [sent.message_ids[i] for i in sorted(sent.message_ids)]
+        inserted, rejected = _landed(runtime, ids)
+        dlq_visible, dlq_in_flight = queue_depth(sqs, dlq_url)
+        visible, in_flight = queue_depth(sqs, url)
+        result = DemoResult(
+            sent=sent.sent,
+            inserted=inserted,
+            rejected=rejected,
+            drained=stats,
+            busy_s=busy_s,
+            dlq=dlq_visible + dlq_in_flight,
+            queued=visible + in_flight,
+            send_failures=len(sent.failures),
+        )
+        _print_summary(out, result, _sample_rows(runtime, ids, opts.rows), key_spec, label)
+    return result

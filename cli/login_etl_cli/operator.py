@@ -1,0 +1,220 @@
+"""Operator tools: reveal masked values, migrate the schema, list and replay rejected records.
+
+Each builds its configuration with ``login_etl.config`` and talks to the database through
+``login_etl.runtime.Runtime``, the same code (connection, TLS, timeouts, secrets) as the handler.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+from login_etl.config import DbSettings, PiiSettings, Settings
+from login_etl.constants import AD_BODY
+from login_etl.errors import RevealError
+from login_etl.pii import KeyRing
+from login_etl.runtime import Runtime
+
+from .environment import db_settings, pii_settings
+from .sender import Attributes, send_bodies
+
+__all__ = [
+    "REPLAY_ATTRIBUTE",
+    "RejectSummary",
+    "ReplayResult",
+    "db_runtime",
+    "keyring_from_env",
+    "list_rejects",
+    "migrate",
+    "replay_rejects",
+    "reveal_values",
+]
+
+#: Message attribute naming the rejected message a replayed one came from (the handler ignores it).
+REPLAY_ATTRIBUTE: Final = "login_etl_replay_of"
+_REPLAY_CHUNK: Final = 10
+
+
+# --- reveal -------------------------------------------------------------------------------------
+def keyring_from_env() -> KeyRing:
+    """The key ring from ``PII_KEYS`` or ``PII_KEYS_SECRET_ARN``, with no database settings needed."""
+    return Runtime(Settings(db=DbSettings(), pii=pii_settings())).keyring()
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO, *, as_json: bool) -> int:
+    """Print one line per value on ``out``, in order; return how many did not decrypt.
+
+    A value that does not decrypt prints an empty line (so line N still answers value N) and one
+    ``error:`` line on ``err`` naming its position, never the value. A plaintext with a line break
+    is printed as a JSON string so the one-line-per-value contract holds; ``as_json`` prints every
+    value that way. The audit line (who, when, how many; never values) goes to ``err``.
+    """
+    failed = 0
+    for position, value in enumerate(values, start=1):
+        try:
+            _, plain = ring.reveal(value.strip())
+        except RevealError as exc:
+            failed += 1
+            err.write(f"error: value {position}: {exc}\n")
+            out.write("\n")
+            continue
+        if as_json or "\n" in plain or "\r" in plain:
+            out.write(json.dumps(plain, ensure_ascii=False) + "\n")
+        else:
+            out.write(plain + "\n")
+    out.flush()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    err.write(
+        f"audit: reveal by {_who()} at {stamp}: {len(values)} value(s), "
+        f"{len(values) - failed} revealed, {failed} failed\n"
+    )
+    return failed
+
+
+# --- database commands --------------------------------------------------------------------------
+def db_runtime(*, with_keys: bool) -> Runtime:
+    """A runtime over the configured database; the key ring is configured only when needed."""
+    if with_keys:
+        return Runtime(Settings.from_env())
+    return Runtime(Settings(db=db_settings(), pii=PiiSettings(), auto_migrate=False))
+
+
+def migrate(runtime: Runtime) -> None:
+    """Create or upgrade the schema: idempotent, and safe alongside running functions."""
+    try:
+        runtime.store.migrate()
+    finally:
+        runtime.store.close()
+
+
+@dataclass(frozen=True)
+class RejectSummary:
+    """One rejected record as an operator sees it: never its body."""
+
+    message_id: str
+    reason: str
+    detail: str
+    rejected_at: datetime
+    sent_at: datetime | None
+
+
+def list_rejects(runtime: Runtime, *, limit: int, reason: str | None) -> list[RejectSummary]:
+    """The newest rejected records first."""
+    where = "WHERE reason = :reason" if reason else ""
+    params: dict[str, Any] = {"reason": reason} if reason else {}
+    rows = runtime.store.query(
+        f"SELECT message_id, reason, detail, rejected_at, sent_at FROM user_logins_rejected {where} "
+        "ORDER BY rejected_at DESC, message_id LIMIT :limit",
+        limit=limit,
+        **params,
+    )
+    return [RejectSummary(*row) for row in rows]
+
+
+@dataclass
+class ReplayResult:
+    """``replayed`` were sent and deleted from user_logins_rejected; ``failed`` were kept."""
+
+    replayed: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _pick_chunk(runtime: Runtime, reason: str | None, skip: Iterable[str], size: int) -> list[list[Any]]:
+    where = "AND reason = :reason" if reason else ""
+    params: dict[str, Any] = {"reason": reason} if reason else {}
+    # SKIP LOCKED: two operators replaying at once never send the same record twice.
+    rows: list[list[Any]] = runtime.store.query(
+        "SELECT message_id, body_encrypted FROM user_logins_rejected "
+        f"WHERE NOT (message_id = ANY(CAST(:skip AS varchar[]))) {where} "
+        "ORDER BY rejected_at, message_id LIMIT :size FOR UPDATE SKIP LOCKED",
+        skip=list(skip),
+        size=size,
+        **params,
+    )
+    return rows
+
+
+def _replay_attributes(ids: Sequence[str]) -> Callable[[int], Attributes]:
+    def attributes(index: int) -> Attributes:
+        return {REPLAY_ATTRIBUTE: {"DataType": "String", "StringValue": ids[index]}}
+
+    return attributes
+
+
+def replay_rejects(
+    runtime: Runtime, sqs: Any, queue_url: str, *, limit: int | None, reason: str | None
+) -> ReplayResult:
+    """Decrypt rejected bodies and send them to ``queue_url``, oldest first, 10 per chunk.
+
+    Each chunk is one transaction: lock the rows, send them, delete the rows SQS accepted, commit.
+    A row is therefore never left behind after a confirmed send, and a crash before COMMIT leaves
+    it in place (it may then be sent once more: at least once, like SQS itself). Rows that do not
+    decrypt or that SQS refuses stay in the table, are reported, and are not retried in this run.
+    Each replayed message carries the ``login_etl_replay_of`` attribute naming the original id.
+    """
+    ring = runtime.keyring()
+    store = runtime.store
+    result = ResultAccumulator()
+    skip: list[str] = []
+    while limit is None or result.replayed + result.failed < limit:
+        size = _REPLAY_CHUNK if limit is None else min(_REPLAY_CHUNK, limit - result.replayed - result.failed)
+        store.query("BEGIN")
+        try:
+            rows = _pick_chunk(runtime, reason, skip, size)
+            if not rows:
+                store.query("COMMIT")
+                break
+            ids: list[str] = []
+            bodies: list[str] = []
+            for message_id, encrypted in rows:
+                try:
+                    body = ring.unmask(encrypted, AD_BODY)
+                    body.encode("utf-8")  # lone surrogates cannot travel through SQS
+                except (RevealError, UnicodeEncodeError):
+                    result.fail(message_id, "the stored body does not decrypt under the key ring")
+                    skip.append(message_id)
+                    continue
+                ids.append(message_id)
+                bodies.append(body)
+            sent = send_bodies(sqs, queue_url, bodies, attributes=_replay_attributes(ids))
+            for failure in sent.failures:
+                result.fail(ids[failure.index], f"SQS refused it: {failure.code}")
+                skip.append(ids[failure.index])
+            done = [ids[i] for i in sorted(sent.message_ids)]
+            if done:
+                store.query(
+                    "DELETE FROM user_logins_rejected WHERE message_id = ANY(CAST(:ids AS varchar[]))",
+                    ids=done,
+                )
+            store.query("COMMIT")
+            result.replayed += len(done)
+        except BaseException:
+            store.close()  # drops the transaction: nothing of this chunk is deleted
+            raise
+    store.close()
+    return result.done()
+
+
+class ResultAccumulator(ReplayResult):
+    """A ``ReplayResult`` being built."""
+
+    def fail(self, message_id: str, why: str) -> None:
+        self.failed += 1
+        self.errors.append(f"{message_id}: {why}")
+
+    def done(self) -> ReplayResult:
+        return ReplayResult(self.replayed, self.failed, list(self.errors))
