@@ -116,13 +116,15 @@ rds-ca: ## Fetch the RDS CA bundle into function/ (for DB_SSLMODE=verify-full on
 	mv function/rds-global-bundle.pem.tmp function/rds-global-bundle.pem
 	@echo "function/rds-global-bundle.pem: $$(grep -c 'BEGIN CERTIFICATE' function/rds-global-bundle.pem) certificates"
 
+# DB_SSLMODE=verify-full needs the RDS CA bundle in the package; REQUIRE_RDS_CA=0 skips it
+# (for RDS Proxy with DbSslRootCert= , whose certificates chain to the public Amazon roots).
 REQUIRE_RDS_CA ?= 1
 # First deploy of an ENV whose stack does not exist yet is guided (it saves your answers in
 # samconfig.toml); later deploys reuse them.
 .PHONY: deploy
 deploy: $(STAMP) $(SAM_STAMP) ## Build and deploy to AWS (ENV=default|prod; guided the first time; needs an AWS account)
-	@test "$(REQUIRE_RDS_CA)" = 0 || test -f function/rds-global-bundle.pem || { \
-		echo "error: function/rds-global-bundle.pem is missing: run 'make rds-ca' (verify-full needs it), or REQUIRE_RDS_CA=0 with DbSslRootCert= for RDS Proxy" >&2; exit 1; }
+	@if [ "$(REQUIRE_RDS_CA)" != 0 ] && [ ! -f function/rds-global-bundle.pem ]; then \
+		$(MAKE) --no-print-directory rds-ca; fi
 	$(SAM) build --config-env $(ENV) $(SAM_BUILD_FLAGS)
 	@if $(BIN)/python -c 'import boto3, sys; boto3.client("cloudformation").describe_stacks(StackName=sys.argv[1])' "$(STACK)" >/dev/null 2>&1; then \
 		$(SAM) deploy --config-env $(ENV); \
