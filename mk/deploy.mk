@@ -74,7 +74,7 @@ deploy-localstack: $(STAMP) $(SAM_STAMP) ## Build and deploy the stack into Loca
 	db_arn=$$(arn login-etl/db); pii_arn=$$(arn login-etl/pii-keys); \
 	params=$$($(BIN)/python -c 'import tomllib; print(" ".join(tomllib.load(open("samconfig.toml", "rb"))["localstack"]["deploy"]["parameters"]["parameter_overrides"]))'); \
 	$(SAMLOCAL) deploy --config-env localstack \
-		--parameter-overrides $$params DbSecretArn=$$db_arn PiiKeysSecretArn=$$pii_arn
+		--parameter-overrides "$$params DbSecretArn=$$db_arn PiiKeysSecretArn=$$pii_arn"
 	$(SAMLOCAL) list stack-outputs --stack-name $(LOCALSTACK_STACK) --output table
 
 # Reads the QueueUrl output of the stack. TARGET=aws sends to the AWS stack of ENV instead.

@@ -318,3 +318,25 @@ def test_binary_list_values_are_base64() -> None:
     }
     record = record_from_message(message, queue_arn=DEFAULT_QUEUE_ARN, region="us-east-1")
     assert record["messageAttributes"]["l"]["binaryListValues"] == ["YQ==", "Yg=="]
+
+
+def test_module_is_mypy_strict_clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pyproject's mypy run covers function/ only; this wire-format builder is shared with the
+    # runner, so it is held to the same bar here.
+    from pathlib import Path
+
+    from mypy import api
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("MYPYPATH", f"{root / 'function'}:{root / 'cli'}")
+    out, err, status = api.run(
+        [
+            "--strict",
+            "--no-error-summary",
+            "--cache-dir",
+            str(root / ".mypy_cache"),
+            str(root / "cli" / "login_etl_cli" / "lambda_event.py"),
+            str(root / "scripts" / "make_events.py"),
+        ]
+    )
+    assert status == 0, out + err
