@@ -6,6 +6,7 @@ event (no Records list, a record that is not an object or has no usable messageI
 whole, with ``MalformedEventError``.
 """
 
+# ruff: noqa: RUF001 - look-alike digits and letters are the point of the corpus
 from __future__ import annotations
 
 import json
@@ -293,9 +294,10 @@ def test_any_batch_through_the_handler_is_accounted_for_exactly(
     response = invoke_handler(event)
     assert response == {"batchItemFailures": []}
     ids = [r["messageId"] for r in event["Records"]]
+    where = "WHERE message_id = ANY(CAST(:ids AS varchar[]))"
     landed = lambda_env.query(
-        "SELECT message_id FROM user_logins WHERE message_id = ANY(CAST(:ids AS varchar[])) "
-        "UNION ALL SELECT message_id FROM user_logins_rejected WHERE message_id = ANY(CAST(:ids AS varchar[]))",
+        f"SELECT message_id FROM user_logins {where} "
+        f"UNION ALL SELECT message_id FROM user_logins_rejected {where}",
         ids=ids,
     )
     assert sorted(r[0] for r in landed) == sorted(ids)  # each exactly once, in exactly one table
