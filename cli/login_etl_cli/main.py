@@ -189,11 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--until-empty",
         dest="forever",
         action="store_false",
+        default=False,
         help="stop after a receive that returns no message (the default)",
     )
     mode.add_argument("--forever", action="store_true", help="keep polling until SIGINT/SIGTERM")
     noise = drain.add_mutually_exclusive_group()
-    noise.add_argument("--quiet", action="store_true", help="only warnings and errors from the handler")
+    noise.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors from the handler")
     noise.add_argument("--verbose", action="store_true", help="debug logs and EMF metrics from the handler")
 
     send = _sub(

@@ -1,0 +1,115 @@
+"""End-to-end fixtures: fresh queues on the session's real SQS API (moto server), the real
+PostgreSQL, and the ``login-etl`` console script run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+from login_etl import handler
+from login_etl_cli.aws import queue_depth
+from login_etl_cli.runner import queue_arn
+from support.pg import TestDB
+from support.proxy import FaultProxy, target_of
+
+#: The console script installed by the project (``pyproject``: login-etl = login_etl_cli.main:main).
+LOGIN_ETL = str(Path(sys.executable).with_name("login-etl"))
+
+
+@dataclass
+class Queue:
+    """A fresh queue and its DLQ; ``depth()``/``dlq_depth()`` count visible + in flight."""
+
+    sqs: Any
+    url: str
+    dlq_url: str
+
+    def depth(self) -> int:
+        return sum(queue_depth(self.sqs, self.url))
+
+    def dlq_depth(self) -> int:
+        return sum(queue_depth(self.sqs, self.dlq_url))
+
+
+@pytest.fixture
+def sqs(sqs_endpoint: str) -> Any:
+    return boto3.client("sqs", endpoint_url=sqs_endpoint, region_name="us-east-1")
+
+
+QueueFactory = Callable[..., Queue]
+
+
+@pytest.fixture
+def make_queue(sqs: Any) -> QueueFactory:
+    """``make_queue(visibility_s=, max_receive=, fifo=)``: never reuse or purge a queue."""
+
+    def make(*, visibility_s: int = 30, max_receive: int = 5, fifo: bool = False) -> Queue:
+        name = f"e2e-{uuid.uuid4().hex[:12]}"
+        suffix = ".fifo" if fifo else ""
+        fifo_attrs = {"FifoQueue": "true"} if fifo else {}
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=fifo_attrs)["QueueUrl"]
+        redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": str(max_receive)}
+        url = sqs.create_queue(
+            QueueName=name + suffix,
+            Attributes={
+                **fifo_attrs,
+                "VisibilityTimeout": str(visibility_s),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )["QueueUrl"]
+        return Queue(sqs, url, dlq_url)
+
+    return make
+
+
+@pytest.fixture
+def cli_env(lambda_env: TestDB, key_spec: str, sqs_endpoint: str) -> dict[str, str]:
+    """The environment a user would export to run ``login-etl`` against ``lambda_env``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PII_", "POWERTOOLS_"))}
+    env.update(
+        DATABASE_URL=lambda_env.url,
+        PII_KEYS=key_spec,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    return env
+
+
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 60, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LOGIN_ETL, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
+        check=False,
+    )
+
+
+def proxied_url(db: TestDB, proxy: FaultProxy) -> str:
+    return proxy.url_for(urlsplit(db.url).username or "postgres", db.name)
+
+
+@pytest.fixture
+def proxied_env(lambda_env: TestDB, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestDB, FaultProxy]]:
+    """``DATABASE_URL`` through a fault proxy, so the test decides when the database is down."""
+    proxy = FaultProxy(target_of(lambda_env.url))
+    monkeypatch.setenv("DATABASE_URL", proxied_url(lambda_env, proxy))
+    handler.reset()
+    yield lambda_env, proxy
+    handler.reset()
+    proxy.close()
