@@ -68,6 +68,18 @@ def pii_of_body(body: object) -> set[str]:
     return found
 
 
+#: Where a value printed into text would end: whitespace, quotes, brackets, separators.
+_TOKEN_SPLIT = re.compile(r"[\s\"'(),{}\[\]=;<>|]+")
+
+
+def _contains_any(text: str, values: set[str]) -> bool:
+    """Substring search; for a soak's 100,000 values, a token lookup instead (same verdict for any
+    value printed as a whole word, which is how a log or a row would carry it)."""
+    if len(values) * len(text) <= 50_000_000:
+        return any(value in text for value in values)
+    return any(token in values for token in _TOKEN_SPLIT.split(text))
+
+
 @dataclass
 class Leak:
     where: str
@@ -102,14 +114,10 @@ class PiiGuard:
     def _scan(self, where: str, text: str) -> None:
         if not text:
             return
-        for value in self.pii:
-            if value in text:
-                self.leaks.append(Leak(where, "a raw ip/device_id of the test data"))
-                break
-        for value in self.secrets:
-            if value in text:
-                self.leaks.append(Leak(where, "key material or a password"))
-                break
+        if _contains_any(text, self.pii):
+            self.leaks.append(Leak(where, "a raw ip/device_id of the test data"))
+        if _contains_any(text, self.secrets):
+            self.leaks.append(Leak(where, "key material or a password"))
 
     def scan_database(self, query: Callable[[str], list[list[Any]]], name: str) -> None:
         """Every rejected row as text, and the masked columns; plaintext there is a leak."""
