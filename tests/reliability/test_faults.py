@@ -322,7 +322,8 @@ def test_visibility_timeout_expiring_mid_batch_means_two_drainers_one_row_each(
     rig.drain_settled()
 
     assert a is not None
-    assert a["stats"]["received"] == 10 and b_stats.received == 10  # both processed all ten
+    # Both processed all ten (more if the other one held them past a visibility timeout again).
+    assert a["stats"]["received"] >= 10 and b_stats.received >= 10
     ledger = rig.ledger()
     ledger.assert_exact()
     assert len(ledger.rows) == 10
