@@ -63,6 +63,7 @@ def open_connection(params: ConnParams, db: DbSettings) -> pg8000.native.Connect
     if db.statement_timeout_ms > 0:
         startup["statement_timeout"] = str(db.statement_timeout_ms)
     sock: socket.socket | None = None
+    ssl_context = ssl_context_for(db)
     try:
         sock = _make_socket(params, db.connect_timeout_s)
         conn = pg8000.native.Connection(
@@ -72,7 +73,9 @@ def open_connection(params: ConnParams, db: DbSettings) -> pg8000.native.Connect
             host=params.host or "localhost",
             port=params.port,
             sock=sock,
-            ssl_context=ssl_context_for(db),
+            # pg8000 reads ssl_context=None as "prefer" (try TLS unverified, fall back to
+            # plaintext); only False means no TLS at all, which is what "disable" promises.
+            ssl_context=ssl_context if ssl_context is not None else False,
             application_name="login-etl",
             startup_params=startup,
         )

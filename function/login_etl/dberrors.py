@@ -24,8 +24,10 @@ __all__ = ["classify", "sqlstate"]
 
 # 08 connection exception, 53 insufficient resources, 57 operator intervention (57014 is a
 # statement timeout or cancel, 57P01 an admin shutdown), 40 transaction rollback (serialization,
-# deadlock), 55P03 lock not available, 58 system error (I/O), XX internal error.
-_TRANSIENT_CLASSES: Final = frozenset({"08", "53", "57", "40", "58", "XX"})
+# deadlock), 55P03 lock not available, 58 system error (I/O), XX internal error, and 28
+# authorization (a password rotated in Secrets Manager is re-read within SECRETS_MAX_AGE, so a
+# retry can succeed; until then the messages wait safely in the queue, then the DLQ).
+_TRANSIENT_CLASSES: Final = frozenset({"08", "28", "53", "57", "40", "58", "XX"})
 _TRANSIENT_CODES: Final = frozenset({"55P03"})
 # 22 data exception, 23 integrity constraint violation, 54 program limit (e.g. index row too big).
 _ROW_CLASSES: Final = frozenset({"22", "23", "54"})
@@ -58,8 +60,8 @@ def classify(exc: BaseException) -> StoreError:
         raw_column = _fields(exc).get("c")
         column = raw_column if isinstance(raw_column, str) else None
         if code[:2] in _TRANSIENT_CLASSES or code in _TRANSIENT_CODES:
-            # A session-level failure (08, 57P0x shutdown) leaves the connection unusable.
-            network = code[:2] == "08" or code.startswith("57P")
+            # A session-level failure (08, 28, 57P0x shutdown) leaves the connection unusable.
+            network = code[:2] in ("08", "28") or code.startswith("57P")
             return TransientStoreError(f"database is unavailable (SQLSTATE {code})", network=network)
         if code[:2] in _ROW_CLASSES:
             where = f" on column {column}" if column else ""

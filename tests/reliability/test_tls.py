@@ -93,17 +93,12 @@ def test_verify_full_refuses_an_address_the_certificate_does_not_name(
     conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: DB_SSLMODE=disable passes ssl_context=None to pg8000, which means 'prefer' "
-    "(try TLS unverified, fall back to plaintext), so 'disable' still negotiates TLS",
-)
 def test_sslmode_disable_speaks_plaintext_so_a_tls_only_server_refuses_it(
     tls_cluster: LocalCluster,
 ) -> None:
     with pytest.raises(TransientStoreError) as caught:
         conn = open_connection(parse_database_url(tls_cluster.url()), _settings("disable"))
-        # Reached only when the bug is present: show what happened instead of a bare DID NOT RAISE.
+        # Reached only if "disable" negotiated TLS (pg8000 reads ssl_context=None as "prefer").
         [[ssl_on]] = conn.run("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         conn.close()
         pytest.fail(f"sslmode=disable connected, with TLS={ssl_on}")

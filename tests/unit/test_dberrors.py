@@ -15,7 +15,9 @@ def server_error(code: str, message: str = "value 10.0.0.1 is bad", column: str 
     return pg8000.exceptions.DatabaseError(fields)
 
 
-@pytest.mark.parametrize("code", ["08006", "57014", "57P01", "53300", "40001", "40P01", "55P03", "58030"])
+@pytest.mark.parametrize(
+    "code", ["08006", "28P01", "28000", "57014", "57P01", "53300", "40001", "40P01", "55P03", "58030"]
+)
 def test_availability_problems_are_transient(code: str) -> None:
     assert isinstance(classify(server_error(code)), TransientStoreError)
 
