@@ -107,9 +107,7 @@ def test_every_reject_path_and_a_database_outage_leak_nothing(
     ],
     ids=["short key", "not base64", "unknown active id", "wrong scheme", "no database"],
 )
-def test_configuration_errors_name_the_variable_never_the_value(
-    env: dict[str, str], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_configuration_errors_name_the_variable_never_the_value(env: dict[str, str]) -> None:
     base = {"DATABASE_URL": "postgresql://u@127.0.0.1/db", "PII_KEYS": new_key_spec("k1")}
     merged = {**base, **env}
     with pytest.raises(ConfigError) as caught:
