@@ -43,7 +43,7 @@ def embedded_postgres() -> Iterator[str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            server = pgserver.get_server(root, cleanup_mode="delete")
+            server = pgserver.get_server(root, cleanup_mode="delete")  # type: ignore[attr-defined]
         yield str(server.get_uri())
     finally:
         if server is not None:

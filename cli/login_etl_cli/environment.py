@@ -97,12 +97,12 @@ def pii_settings() -> config.PiiSettings:
 
     Uses ``login_etl.config``'s own parser so the rules and messages are the function's.
     """
-    return config._pii_settings(os.environ)  # private: a public one is requested (docs/cli.md)
+    return config.PiiSettings.from_env()
 
 
 def db_settings() -> config.DbSettings:
     """Only the database part of the configuration (migrate and rejects need no key)."""
-    return config._db_settings(os.environ)
+    return config.DbSettings.from_env()
 
 
 @contextlib.contextmanager

@@ -48,6 +48,11 @@ class DbSettings:
     connect_timeout_s: float = c.DEFAULT_CONNECT_TIMEOUT_S
     statement_timeout_ms: int = c.DEFAULT_STATEMENT_TIMEOUT_MS
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DbSettings:
+        """Only the database part (``login-etl migrate`` and ``rejects`` need no key)."""
+        return _db_settings(os.environ if env is None else env)
+
 
 @dataclass(frozen=True)
 class PiiSettings:
@@ -56,6 +61,11 @@ class PiiSettings:
     keys_spec: str | None = field(default=None, repr=False)
     active_key_id: str | None = None
     secret_arn: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PiiSettings:
+        """Only the key-ring part (``login-etl reveal`` needs no database)."""
+        return _pii_settings(os.environ if env is None else env)
 
 
 @dataclass(frozen=True)
