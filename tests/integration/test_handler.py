@@ -349,3 +349,42 @@ def test_missing_or_short_key_is_a_clear_startup_error(
         invoke_handler(sqs_event([valid_body(1)]))
     assert [x["error"] for x in logs.lines() if x["message"] == "configuration error"] == [message]
     assert lambda_env.count("user_logins") == 0
+
+
+def test_a_concurrent_writer_of_the_same_message_wins_the_race_without_a_second_row(
+    invoke_handler: Invoke, lambda_env: TestDB, sqs_event: EventFactory, logs: LogCapture
+) -> None:
+    """Two drainers with the same message (its visibility timeout expired): the other one's insert
+    is uncommitted when our lookup runs, so our COPY hits the unique index, waits, then fails with
+    a unique violation once it commits. The batch must fall back to ON CONFLICT, not reject rows."""
+    import threading
+    import time
+
+    from support.pg import connect
+
+    event = sqs_event([valid_body(i) for i in range(20)])
+    contested = event["Records"][7]["messageId"]
+    other = connect(lambda_env.url)
+    other.run("BEGIN")
+    other.run("INSERT INTO user_logins (user_id, message_id) VALUES ('other-drainer', :m)", m=contested)
+    result: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: result.update(response=invoke_handler(event)))
+    worker.start()
+    deadline = time.monotonic() + 10
+    waiting: list[list[Any]] = []
+    while time.monotonic() < deadline and not waiting:
+        waiting = lambda_env.query(
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY user_logins %'"
+        )
+        time.sleep(0.05)
+    assert waiting, "our COPY never waited on the other writer's row: the race was not staged"
+    other.run("COMMIT")
+    other.close()
+    worker.join(timeout=30)
+
+    assert result["response"] == {"batchItemFailures": []}
+    assert lambda_env.count("user_logins") == 20
+    assert lambda_env.count("user_logins", "message_id = :m", m=contested) == 1
+    assert lambda_env.count("user_logins_rejected") == 0
+    [summary] = logs.summaries()
+    assert (summary["inserted"], summary["duplicates"], summary["rejected"]) == (19, 1, 0)
