@@ -30,7 +30,6 @@ import io
 import json
 import os
 import platform
-import re
 import secrets
 import shutil
 import statistics
@@ -39,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
@@ -183,33 +182,6 @@ def largest_event_size(records: list[Any]) -> int:
             return count
         total += size
     return len(records)
-
-
-# --- a store-level candidate ---------------------------------------------------------------------
-_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]").search
-
-
-def copy_payload_escaping_only_when_needed(rows: Sequence[Any]) -> bytes:
-    """``store._copy_payload`` with ``str.translate`` only on fields that need it (a candidate).
-
-    ``translate`` with a multi-character mapping walks a dict per character, about 2 us a row;
-    one regex search per free-text field is a fraction of that and almost never finds anything.
-    The output is byte-identical (the bench checks it, on clean and on escape-laden rows).
-    """
-    from login_etl.store import _COPY_ESCAPES, _NULL
-
-    esc, special = _COPY_ESCAPES, _NEEDS_ESCAPE
-    out = []
-    for r in rows:
-        user_id, device_type, locale, message_id = r[0], r[1], r[4], r[7]
-        if special(user_id) or special(device_type) or special(message_id) or (locale and special(locale)):
-            user_id, device_type, message_id = (x.translate(esc) for x in (user_id, device_type, message_id))
-            locale = None if locale is None else locale.translate(esc)
-        out.append(
-            f"{user_id}\t{device_type}\t{r[2]}\t{r[3]}\t{_NULL if locale is None else locale}\t"
-            f"{r[5]}\t{r[6]}\t{message_id}\n"
-        )
-    return "".join(out).encode("utf-8")
 
 
 # --- the bench -----------------------------------------------------------------------------------
@@ -403,76 +375,36 @@ class Bench:
 
         ours = timed(lambda: store.write_batch(rows, [], refused), reps, setup=self.truncate)
         assert self.count() == n
-        self.case("insert: ours (COPY+move)", n, ours, note="PgStore.write_batch: BEGIN, COPY, move, COMMIT")
+        self.case(
+            "insert: ours (lookup + COPY)", n, ours, note="PgStore.write_batch: BEGIN, lookup, COPY, COMMIT"
+        )
         again = timed(lambda: store.write_batch(rows, [], refused), reps)
         self.case("insert: ours, all duplicates", n, again)
         self.case("insert: pg8000 COPY direct", n, self._pg8000_copy_times(payload, reps), idempotent=False)
 
-        # Split of ours: COPY into staging, then the move, on a separate warm connection.
+        # The safe path, taken only after losing a race to a concurrent writer (or to isolate a
+        # refused row): COPY into staging, then one move with ON CONFLICT, on a warm connection.
         conn = connect(self.url)
         try:
             from login_etl.store import _COPY_ROWS, _MOVE_ROWS, _copy_payload
 
-            phases: list[tuple[float, float, float]] = []
-            for _ in range(reps):
-                self.truncate()
-                t0 = time.perf_counter()
+            def safe_batch() -> None:
                 conn.run("BEGIN")
                 conn.run(_COPY_ROWS, stream=io.BytesIO(_copy_payload(rows)))
-                t1 = time.perf_counter()
                 conn.run(_MOVE_ROWS)
-                t2 = time.perf_counter()
                 conn.run("COMMIT")
-                t3 = time.perf_counter()
-                phases.append((t1 - t0, t2 - t1, t3 - t2))
-            self.results["insert_phases_ms"] = {
-                "records": n,
-                "begin_and_copy_to_staging": median([p[0] for p in phases]) * 1000,
-                "move_delete_returning_insert": median([p[1] for p in phases]) * 1000,
-                "commit": median([p[2] for p in phases]) * 1000,
-            }
-            # Store-level candidates for the owner of store.py: the same staging COPY, then a move
-            # without ON CONFLICT's per-row speculative insertion. Neither is race-safe alone: a
-            # concurrent insert of the same message_id raises 23505, so the store would have to
-            # retry that batch with today's ON CONFLICT statement.
-            candidates = {
-                "candidate: anti-join move": (
-                    "WITH moved AS (DELETE FROM user_logins_staging RETURNING *) "
-                    f"INSERT INTO user_logins ({COLUMNS}) SELECT {COLUMNS} FROM moved m "
-                    "WHERE NOT EXISTS (SELECT 1 FROM user_logins u WHERE u.message_id = m.message_id)"
-                ),
-                "candidate: MERGE move": (
-                    "MERGE INTO user_logins u USING user_logins_staging s ON u.message_id = s.message_id "
-                    f"WHEN NOT MATCHED THEN INSERT ({COLUMNS}) VALUES (s.user_id, s.device_type, "
-                    "s.masked_ip, s.masked_device_id, s.locale, s.app_version, s.create_date, s.message_id)"
-                ),
-            }
-            for label, move in candidates.items():
-                cleanup = "" if "DELETE" in move else "DELETE FROM user_logins_staging"
 
-                def batch(move: str = move, cleanup: str = cleanup) -> None:
-                    conn.run("BEGIN")
-                    conn.run(_COPY_ROWS, stream=io.BytesIO(_copy_payload(rows)))
-                    conn.run(move)
-                    if cleanup:
-                        conn.run(cleanup)
-                    conn.run("COMMIT")
-
-                times = timed(batch, reps, setup=self.truncate)
-                assert self.count() == n
-                self.case(label, n, times, note="needs a 23505 fallback to ON CONFLICT")
-                self.case(label + ", all duplicates", n, timed(batch, reps))
-                assert self.count() == n
-            # Client-side formatting of the COPY text, now and with the candidate.
-            tricky = [r._replace(user_id="a\\b\tc\nd\re", locale="x\ty") for r in rows[:100]] + rows[:100]
-            for sample in (rows, tricky):
-                assert copy_payload_escaping_only_when_needed(sample) == _copy_payload(sample)
-            now = timed(lambda: _copy_payload(rows), reps + 4)
-            then = timed(lambda: copy_payload_escaping_only_when_needed(rows), reps + 4)
+            self.case(
+                "insert: safe path (staging + ON CONFLICT)",
+                n,
+                timed(safe_batch, reps, setup=self.truncate),
+                note="taken only after a lost race",
+            )
+            assert self.count() == n
+            # Client-side formatting of the COPY text (included in ours, excluded from the limit).
             self.results["copy_payload_ms"] = {
                 "records": n,
-                "store_copy_payload": median(now) * 1000,
-                "escape_only_when_needed": median(then) * 1000,
+                "store_copy_payload": median(timed(lambda: _copy_payload(rows), reps + 4)) * 1000,
             }
             cols = list(zip(*rows, strict=True))
             unnest = (
@@ -670,7 +602,7 @@ def find(results: dict[str, Any], case: str, n: int) -> dict[str, Any] | None:
 
 def targets(r: dict[str, Any], largest: int) -> list[dict[str, Any]]:
     t = r["transform"]
-    ours_10k = find(r, "insert: ours (COPY+move)", 10_000)
+    ours_10k = find(r, "insert: ours (lookup + COPY)", 10_000)
     limit_10k = find(r, "limit", 10_000)
     ours_1k = find(r, "ours", 1000)
     naive_1k = find(r, "naive", 1000)
@@ -692,7 +624,7 @@ def targets(r: dict[str, Any], largest: int) -> list[dict[str, Any]]:
     # The transform is the same work either way; the insert is where a duplicate batch differs,
     # so it decides. The handler-level ratios (noisier: they include ~17 us/record of transform)
     # are shown next to it.
-    fresh = find(r, "insert: ours (COPY+move)", 10_000)
+    fresh = find(r, "insert: ours (lookup + COPY)", 10_000)
     dup = find(r, "insert: ours, all duplicates", 10_000)
     if fresh and dup:
         ratio = dup["median_ms"] / fresh["median_ms"]
@@ -733,7 +665,7 @@ def table(r: dict[str, Any]) -> str:
 
 
 def report(r: dict[str, Any]) -> str:
-    t, c, p = r["transform"], r["cold_start"], r.get("insert_phases_ms", {})
+    t, c = r["transform"], r["cold_start"]
     out = [
         f"login-etl bench, {r['generated_at']}",
         f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores, {r['machine']['memory_gb']} GB, "
@@ -749,18 +681,11 @@ def report(r: dict[str, Any]) -> str:
         f"{t['parse_validate_version_us']:.2f}), mask {t['mask_per_field_us']:.2f} µs/field, "
         f"pycryptodome MODE_SIV {t['pycryptodome_siv_per_field_us']:.2f} µs/field ({t['siv_speedup']:.1f}x)",
     ]
-    if p:
-        out.append(
-            f"insert split ({p['records']:,} rows): BEGIN+COPY to staging "
-            f"{p['begin_and_copy_to_staging']:.2f} ms, "
-            f"move {p['move_delete_returning_insert']:.2f} ms, COMMIT {p['commit']:.2f} ms"
-        )
     cp = r.get("copy_payload_ms")
     if cp:
         out.append(
-            f"COPY text formatting ({cp['records']:,} rows, client side): store._copy_payload "
-            f"{cp['store_copy_payload']:.2f} ms, escaping only when needed "
-            f"{cp['escape_only_when_needed']:.2f} ms (candidate)"
+            f"COPY text formatting ({cp['records']:,} rows, client side, inside ours, outside the limit): "
+            f"{cp['store_copy_payload']:.2f} ms"
         )
     out.append(
         f"cold start: {c['raw_ms']:.1f} ms raw, bare python {c['bare_python_ms']:.1f} ms, delta "

@@ -388,3 +388,14 @@ def test_a_concurrent_writer_of_the_same_message_wins_the_race_without_a_second_
     assert lambda_env.count("user_logins_rejected") == 0
     [summary] = logs.summaries()
     assert (summary["inserted"], summary["duplicates"], summary["rejected"]) == (19, 1, 0)
+
+
+def test_copy_special_characters_are_stored_exactly_never_as_null(
+    invoke_handler: Invoke, lambda_env: TestDB, sqs_event: EventFactory
+) -> None:
+    """COPY text gives backslash, tab, newline and CR meaning, and ``\\N`` means NULL."""
+    tricky = {"user_id": "a\\b\tc\nd\re", "device_type": "\\N", "locale": "\\N"}
+    invoke_handler(sqs_event([valid_body(1, **tricky), valid_body(2)]))
+
+    rows = lambda_env.query("SELECT user_id, device_type, locale FROM user_logins ORDER BY user_id")
+    assert rows == [["a\\b\tc\nd\re", "\\N", "\\N"], ["user-2", "android", "RU"]]
