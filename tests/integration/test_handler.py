@@ -374,7 +374,8 @@ def test_a_concurrent_writer_of_the_same_message_wins_the_race_without_a_second_
     waiting: list[list[Any]] = []
     while time.monotonic() < deadline and not waiting:
         waiting = lambda_env.query(
-            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY user_logins %'"
+            "SELECT 1 FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND query LIKE 'COPY user_logins %'"
         )
         time.sleep(0.05)
     assert waiting, "our COPY never waited on the other writer's row: the race was not staged"
