@@ -170,14 +170,11 @@ def logs() -> Iterator[LogCapture]:
     handler.logger.removeHandler(stream)
 
 
-# --- reliability: the PII-leak guard (appended by the reliability suite) ---------------------------
+# --- the PII-leak guard, armed for every test ---------------------------
 @pytest.fixture(autouse=True)
 def pii_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Under tests/reliability: fail the test if a raw ip/device_id of its data, a key or a password
-    shows up in a log line, a metric, an exception message or the rejected table (support/pii_guard)."""
-    if "reliability" not in request.node.path.parts:
-        yield None
-        return
+    """Every test: fail it if a raw ip/device_id of its data, a key or a password shows up in a log
+    line, a metric, an exception message or the rejected table (support/pii_guard)."""
     from support.pii_guard import arm
 
     yield from arm(monkeypatch, request.node)

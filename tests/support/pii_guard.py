@@ -1,6 +1,6 @@
 """The PII-leak guard: raw ips and device_ids, keys and passwords must never escape.
 
-``tests/conftest.py`` arms it (autouse) for every test under ``tests/reliability``. While armed it
+``tests/conftest.py`` arms it (autouse) for every test. While armed it
 learns the secrets of the test's own data, by observation only:
 
 - every record body the handler's ``process_batch`` sees (in this process), and every body the
