@@ -121,7 +121,7 @@ def valid_body(i: int, rng: random.Random | None = None) -> str:
             "device_type": r.choice(["android", "ios", "web"]),
             "ip": f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
             if i % 5
-            else f"2001:db8::{i:x}:{r.randrange(1, 65535):x}",
+            else f"2001:db8::{i >> 16:x}:{i & 0xFFFF:x}:{r.randrange(1, 65535):x}",
             "locale": r.choice(["RU", "PH", None, "US", ""]),
             "device_id": f"{r.randrange(100, 999)}-{r.randrange(10, 99)}-{i:07d}",
         }
