@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .batch import BatchOutcome, check_event, process_batch
 from .config import Settings, metrics_namespace, service_name
-from .errors import ConfigError, MalformedEventError, TransientStoreError
+from .errors import ConfigError, MalformedEventError, StoreError, TransientStoreError
 from .runtime import Runtime
 from .types import BatchResponse
 
@@ -85,5 +85,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchRespon
     except ConfigError as err:
         # A bad deploy: one clear line (never a value), then fail the batch so nothing is lost.
         logger.error("configuration error", extra={"error": str(err)})
+        raise
+    except StoreError as err:
+        # The first-batch migration could not reach the database: the whole batch is retried.
+        logger.error("startup failed", extra={"error": str(err)})
         raise
     return run(event, runtime)

@@ -400,3 +400,18 @@ def test_copy_special_characters_are_stored_exactly_never_as_null(
 
     rows = lambda_env.query("SELECT user_id, device_type, locale FROM user_logins ORDER BY user_id")
     assert rows == [["a\\b\tc\nd\re", "\\N", "\\N"], ["user-2", "android", "RU"]]
+
+
+def test_database_down_at_the_first_batch_is_one_clear_line_and_the_batch_raises(
+    invoke_handler: Invoke, proxied_env: tuple[TestDB, FaultProxy], sqs_event: EventFactory, logs: LogCapture
+) -> None:
+    db, proxy = proxied_env
+    proxy.down()
+    with pytest.raises(TransientStoreError):
+        invoke_handler(sqs_event([valid_body(1)]))
+    [line] = [x for x in logs.lines() if x["message"] == "startup failed"]
+    assert line["error"] == "database connection failed (InterfaceError)"
+
+    proxy.up()
+    assert invoke_handler(sqs_event([valid_body(1)])) == {"batchItemFailures": []}
+    assert db.count("user_logins") == 1
