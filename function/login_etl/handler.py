@@ -68,7 +68,6 @@ def run(event: Any, runtime: Runtime) -> BatchResponse:
     except MalformedEventError as err:
         logger.error("malformed event", extra={"error": str(err)})
         raise
-    runtime.ensure_schema()
     outcome = process_batch(records, runtime.keyring(), runtime.store)
     _publish(outcome)
     if records and outcome.failed == len(records):

@@ -14,12 +14,12 @@ from .errors import ConfigError
 __all__ = ["get_secret_json", "rds_conn_params"]
 
 
-def get_secret_json(arn: str, max_age_s: int, *, force: bool = False) -> Any:
+def get_secret_json(arn: str, max_age_s: int) -> Any:
     """The secret's JSON value, cached for ``max_age_s``; ``ConfigError`` names the ARN, not the value."""
     from aws_lambda_powertools.utilities import parameters
 
     try:
-        return parameters.get_secret(arn, transform="json", max_age=max_age_s, force_fetch=force)
+        return parameters.get_secret(arn, transform="json", max_age=max_age_s)
     except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError):
         raise ConfigError(f"could not read secret {arn} as JSON") from None
 
