@@ -38,6 +38,7 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy on function/
 .PHONY: test
 test: lint ## The one gate: lint, types, and every test tier (not the slow soak)
 	$(BIN)/python -m pytest -m "not slow"
+	$(MAKE) --no-print-directory test-localstack
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and autofix

@@ -126,8 +126,11 @@ def tier() -> Iterator[Tier]:
         output = deploy.stdout + deploy.stderr
         assert deploy.returncode == 0, output[-4000:]
         cfn = boto3.client(
-            "cloudformation", endpoint_url=url, region_name="us-east-1",
-            aws_access_key_id="test", aws_secret_access_key="test",
+            "cloudformation",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
         )
         (stack,) = cfn.describe_stacks(StackName=STACK)["Stacks"]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
