@@ -205,6 +205,9 @@ EXERCISED = {
     "test_generator_reproduces_the_committed_files_byte_for_byte",
     "make env-local": "tests/integration/test_events_dir.py::"
     "test_env_local_generates_and_prints_an_ephemeral_key",
+    # The LocalStack tier (make test-localstack) runs both against a host LocalStack.
+    "make deploy-localstack": "tests/localstack/conftest.py::tier",
+    "make send": "tests/localstack/test_localstack.py::test_exercise_data_lands_through_localstacks_poller",
 }
 # What the make target runs, so the test above really exercises it.
 RECIPE_RUNS = {
