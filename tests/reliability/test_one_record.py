@@ -272,3 +272,38 @@ def test_an_unusable_sent_timestamp_rejects_that_record_only(
     else:
         assert rejected == [[reason, "SentTimestamp is not epoch milliseconds in the years 1970-9999"]]
     assert lambda_env.count("user_logins", "message_id = 'm-2'") == 1
+
+
+UNSTORABLE_TEXT = [
+    {"user_id": "nul\u0000"},
+    {"device_type": "\u0000ios"},
+    {"locale": "r\u0000u"},
+    {"user_id": "\ud800"},
+    {"locale": "\udfff"},
+]
+
+
+def test_refusals_validation_can_predict_never_reach_the_database(
+    invoke_handler: Invoke, lambda_env: TestDB
+) -> None:
+    """Every class of text PostgreSQL cannot store is refused up front: a batch holding many such
+    rows costs the same round trips as one holding none (no bisection)."""
+
+    def batch(n_bad: int, tag: str) -> dict[str, Any]:
+        records = [
+            {"messageId": f"{tag}-{i}", "body": _dumps({**LOGIN, "user_id": f"u{i}"})} for i in range(200)
+        ]
+        for i in range(n_bad):
+            records[i * 2]["body"] = _dumps({**LOGIN, **UNSTORABLE_TEXT[i % len(UNSTORABLE_TEXT)]})
+        return {"Records": records}
+
+    store = handler.get_runtime().store
+    invoke_handler(batch(0, "warm"))
+    counts = {}
+    for n_bad, tag in ((1, "one"), (50, "fifty")):
+        before = store.round_trips
+        assert invoke_handler(batch(n_bad, tag)) == {"batchItemFailures": []}
+        counts[n_bad] = store.round_trips - before
+    assert counts[1] == counts[50], counts
+    assert lambda_env.count("user_logins_rejected") == 51
+    assert lambda_env.count("user_logins_rejected", "reason = 'bad_type'") == 51
