@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .batch import BatchOutcome, check_event, process_batch
 from .config import Settings, metrics_namespace, service_name
 from .errors import ConfigError, MalformedEventError, StoreError, TransientStoreError
+from .pii import KeyRing
 from .runtime import Runtime
 from .types import BatchResponse
 
@@ -60,7 +61,7 @@ def _publish(outcome: BatchOutcome) -> None:
     log("batch summary", extra=outcome.summary())
 
 
-def run(event: Any, runtime: Runtime) -> BatchResponse:
+def run(event: Any, runtime: Runtime, ring: KeyRing) -> BatchResponse:
     """Process one event. When every record failed transiently the batch raises, as Powertools'
     processors do, so the invocation counts as an error and the event source mapping backs off."""
     try:
@@ -68,7 +69,7 @@ def run(event: Any, runtime: Runtime) -> BatchResponse:
     except MalformedEventError as err:
         logger.error("malformed event", extra={"error": str(err)})
         raise
-    outcome = process_batch(records, runtime.keyring(), runtime.store)
+    outcome = process_batch(records, ring, runtime.store)
     _publish(outcome)
     if records and outcome.failed == len(records):
         raise TransientStoreError(f"all {len(records)} records failed: {outcome.error}")
@@ -81,6 +82,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchRespon
     """SQS batch in, ``{"batchItemFailures": [...]}`` out."""
     try:
         runtime = get_runtime()
+        # Re-read every batch (Powertools caches it), so a key secret rotated into a bad shape is
+        # a configuration error too, not an unexplained failure.
+        ring = runtime.keyring()
     except ConfigError as err:
         # A bad deploy: one clear line (never a value), then fail the batch so nothing is lost.
         logger.error("configuration error", extra={"error": str(err)})
@@ -89,4 +93,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchRespon
         # The first-batch migration could not reach the database: the whole batch is retried.
         logger.error("startup failed", extra={"error": str(err)})
         raise
-    return run(event, runtime)
+    return run(event, runtime, ring)

@@ -23,19 +23,6 @@ def b64key() -> str:
 
 
 @pytest.fixture
-def secrets_client(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's server speaks Secrets Manager too; point boto3 (and so Powertools) at it."""
-    from aws_lambda_powertools.utilities.parameters import base
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
-    base.DEFAULT_PROVIDERS.clear()
-    base.clear_caches()
-    yield boto3.client("secretsmanager", endpoint_url=sqs_endpoint, region_name="us-east-1")
-    base.DEFAULT_PROVIDERS.clear()
-    base.clear_caches()
-
-
-@pytest.fixture
 def secret_env(
     db: TestDB, secrets_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[TestDB, Any, str, dict[str, Any]]]:
