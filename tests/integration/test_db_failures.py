@@ -63,5 +63,6 @@ def test_tls_asked_of_a_server_without_it_is_said_plainly(
     monkeypatch.setenv("DB_SSLMODE", "disable")
     url = db.url + ("&" if "?" in db.url else "?") + "sslmode=require"
     assert _cli(monkeypatch, capsys, url, "rejects") == (
-        "error: database: the server does not offer TLS, which DB_SSLMODE or DATABASE_URL's sslmode asks for\n"
+        "error: database: the server does not offer TLS, "
+        "which DB_SSLMODE or DATABASE_URL's sslmode asks for\n"
     )

@@ -172,5 +172,6 @@ def test_verify_full_from_the_url_refuses_a_wrong_ca(tls_cluster: LocalCluster, 
 
 
 def test_the_port_in_the_url_query_is_used(tls_cluster: LocalCluster) -> None:
-    url = tls_cluster.url().replace(f":{tls_cluster.port}/", "/") + f"?port={tls_cluster.port}&sslmode=require"
+    port = tls_cluster.port
+    url = tls_cluster.url().replace(f":{port}/", "/") + f"?port={port}&sslmode=require"
     assert _ssl_of({"DATABASE_URL": url}) is True
