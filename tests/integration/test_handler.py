@@ -141,7 +141,7 @@ def test_locale_null_empty_or_absent_is_stored_as_null(
 # --- every reject reason -------------------------------------------------------------------------
 REJECTS = [
     ("not json", "not_json", "body is not valid JSON"),
-    ("[1, 2]", "not_object", "body is a JSON list, not an object"),
+    ("[1, 2]", "not_object", "body is a JSON array, not an object"),
     (json.dumps({"Type": "Notification", "Message": "{oops"}), "bad_envelope", "SNS Message is not JSON"),
     (
         json.dumps({"detail-type": "login", "detail": "x"}),
