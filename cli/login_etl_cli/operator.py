@@ -19,6 +19,7 @@ from login_etl.constants import AD_BODY
 from login_etl.errors import RevealError
 from login_etl.pii import KeyRing
 from login_etl.runtime import Runtime
+from login_etl.store import text_array
 
 from .environment import db_settings, pii_settings
 from .sender import Attributes, send_bodies
@@ -141,7 +142,7 @@ def _pick_chunk(runtime: Runtime, reason: str | None, skip: Iterable[str], size:
         "SELECT message_id, body_encrypted FROM user_logins_rejected "
         f"WHERE NOT (message_id = ANY(CAST(:skip AS varchar[]))) {where} "
         "ORDER BY rejected_at, message_id LIMIT :size FOR UPDATE SKIP LOCKED",
-        skip=list(skip),
+        skip=text_array(skip),
         size=size,
         **params,
     )
@@ -198,7 +199,7 @@ def replay_rejects(
             if done:
                 store.query(
                     "DELETE FROM user_logins_rejected WHERE message_id = ANY(CAST(:ids AS varchar[]))",
-                    ids=done,
+                    ids=text_array(done),
                 )
             store.query("COMMIT")
             result.replayed += len(done)
