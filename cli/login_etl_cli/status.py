@@ -222,7 +222,7 @@ def judge(landed_recently: int, queue: QueueState | None) -> Verdict:
         return Verdict(
             "stuck", f"{backlog:,} messages in the queue and nothing landed in the last 15 minutes"
         )
-    if queue.oldest_age_s is not None and queue.oldest_age_s > AGE_LIMIT_S:
+    if backlog and queue.oldest_age_s is not None and queue.oldest_age_s > AGE_LIMIT_S:
         return Verdict(
             "falling behind", f"the oldest message is {queue.oldest_age_s:,.0f} s old (limit {AGE_LIMIT_S} s)"
         )
