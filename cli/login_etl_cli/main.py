@@ -31,7 +31,7 @@ EXIT_INTERRUPTED: Final = 130
 
 _DESCRIPTION = """\
 Run the login-etl Lambda handler locally: a demo with no Docker or AWS, a queue drainer faithful
-to Lambda's SQS event source mapping, and operator tools (send, reveal, migrate, rejects).
+to Lambda's SQS event source mapping, and operator tools (send, reveal, migrate, rejects, status).
 
 Configuration comes from the environment: DATABASE_URL (or DB_SECRET_ARN), PII_KEYS (or
 PII_KEYS_SECRET_ARN), and the standard AWS variables. See docs/cli.md."""
@@ -44,6 +44,7 @@ examples:
   login-etl reveal k1:AbCd...                      # needs PII_KEYS
   login-etl migrate                                # needs DATABASE_URL
   login-etl rejects --limit 20
+  login-etl status --queue-url $Q                  # keeping up, falling behind, or stuck?
 
 exit status: 0 ok, 1 the work failed, 2 bad usage or configuration, 130 interrupted"""
 
@@ -266,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     rejects.add_argument("--queue-url", metavar="URL", help="where --replay sends")
     rejects.add_argument("--endpoint-url", metavar="URL", help="an SQS-compatible endpoint for --replay")
     rejects.add_argument("--region", help="AWS region for --replay")
+    from .status import register as register_status
+
+    register_status(subs, _sub)
     return parser
 
 
