@@ -21,12 +21,14 @@ from login_etl.pii import KeyRing
 from login_etl.runtime import Runtime
 
 from .environment import db_settings, pii_settings
+from .roles import create_roles_sql, runtime_grants_sql
 from .sender import Attributes, send_bodies
 
 __all__ = [
     "REPLAY_ATTRIBUTE",
     "RejectSummary",
     "ReplayResult",
+    "create_roles",
     "db_runtime",
     "keyring_from_env",
     "list_rejects",
@@ -92,10 +94,24 @@ def db_runtime(*, with_keys: bool) -> Runtime:
     return Runtime(Settings(db=db_settings(), pii=PiiSettings(), auto_migrate=False))
 
 
-def migrate(runtime: Runtime) -> None:
-    """Create or upgrade the schema: idempotent, and safe alongside running functions."""
+def migrate(runtime: Runtime, *, runtime_role: str | None = None) -> None:
+    """Create or upgrade the schema: idempotent, and safe alongside running functions.
+
+    With ``runtime_role``, the connected user (the table owner) then grants that role exactly the
+    runtime privileges (``roles.RUNTIME_GRANTS``), revoking anything wider.
+    """
     try:
         runtime.store.migrate()
+        if runtime_role is not None:
+            runtime.store.query(runtime_grants_sql(runtime_role))
+    finally:
+        runtime.store.close()
+
+
+def create_roles(runtime: Runtime, migration_role: str, runtime_role: str) -> None:
+    """Create both roles and their schema rights, as the connected (administrator) user."""
+    try:
+        runtime.store.query(create_roles_sql(migration_role, runtime_role))
     finally:
         runtime.store.close()
 
