@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -233,8 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Print exactly one line per VALUE on stdout, in order: its plaintext. A value that does\n"
         "not decrypt prints an empty line there, and an error naming its position on stderr; the\n"
         "exit status is then 1. A plaintext containing a line break is printed as a JSON string.\n"
-        "An audit line (who, when, how many; never values) goes to stderr. Keys come from PII_KEYS\n"
-        "or PII_KEYS_SECRET_ARN; no database is needed.",
+        "Before any value is printed, an audit record (who: the STS caller, else the OS user; when;\n"
+        "how many and which key ids; never values) goes to the CloudWatch Logs group\n"
+        "LOGIN_ETL_AUDIT_LOG_GROUP if set (no record, no reveal), and to stderr. Keys come from\n"
+        "PII_KEYS or PII_KEYS_SECRET_ARN (the operator key secret); no database is needed.",
         "examples:\n"
         "  PII_KEYS='k1:...' login-etl reveal k1:3q2-7w... k1:Zm9v...\n"
         "  psql -Atc 'SELECT masked_ip FROM user_logins LIMIT 5' | login-etl reveal -",
@@ -295,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     rejects.add_argument("--limit", type=_positive, metavar="N", help="at most N rows (list default 50)")
     rejects.add_argument("--reason", metavar="CODE", help="only this reason, e.g. bad_app_version")
     rejects.add_argument("--replay", action="store_true", help="re-send the bodies (needs --queue-url)")
+    rejects.add_argument(
+        "--show",
+        metavar="MESSAGE_ID",
+        help="decrypt one rejected body and print it as a JSON string (audited)",
+    )
     rejects.add_argument("--queue-url", metavar="URL", help="where --replay sends")
     rejects.add_argument("--endpoint-url", metavar="URL", help="an SQS-compatible endpoint for --replay")
     rejects.add_argument("--region", help="AWS region for --replay")
@@ -399,6 +407,7 @@ def _cmd_send(args: Any) -> int:
 
 
 def _cmd_reveal(args: Any) -> int:
+    from .audit import Auditor
     from .operator import keyring_from_env, reveal_values
 
     values: list[str] = []
@@ -407,8 +416,31 @@ def _cmd_reveal(args: Any) -> int:
             values.extend(line for line in sys.stdin.read().split("\n") if line.strip())
         else:
             values.append(value)
-    failed = reveal_values(values, keyring_from_env(), sys.stdout, sys.stderr, as_json=args.json)
+    ring = keyring_from_env()
+    # The audit record goes out (and is flushed) before the first plaintext does.
+    Auditor(sys.stderr).record("reveal", values)
+    failed = reveal_values(values, ring, sys.stdout, sys.stderr, as_json=args.json)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _show_reject(message_id: str) -> int:
+    from login_etl.errors import RevealError
+
+    from .audit import Auditor
+    from .operator import db_runtime, show_reject
+
+    runtime = db_runtime(with_keys=True)
+    try:
+        body = show_reject(runtime, message_id, Auditor(sys.stderr))
+    except RevealError:
+        raise CliError("the stored body does not open under the key ring", exit_code=EXIT_FAILED) from None
+    finally:
+        runtime.store.close()
+    if body is None:
+        raise CliError(f"no rejected record has message id {message_id!r}", exit_code=EXIT_FAILED)
+    # A JSON string: a body is attacker-controlled, and escaping keeps control characters off the terminal.
+    sys.stdout.write(json.dumps(body) + "\n")
+    return EXIT_OK
 
 
 def _cmd_migrate(args: Any) -> int:
@@ -440,8 +472,13 @@ def _cmd_migrate(args: Any) -> int:
 
 
 def _cmd_rejects(args: Any) -> int:
+    from .audit import Auditor
     from .operator import db_runtime, list_rejects, replay_rejects
 
+    if args.show is not None:
+        if args.replay:
+            raise CliError("--show and --replay go separately")
+        return _show_reject(args.show)
     if not args.replay:
         if args.queue_url or args.endpoint_url:
             raise CliError("--queue-url and --endpoint-url go with --replay")
@@ -461,7 +498,12 @@ def _cmd_rejects(args: Any) -> int:
 
     sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
     result = replay_rejects(
-        db_runtime(with_keys=True), sqs, args.queue_url, limit=args.limit, reason=args.reason
+        db_runtime(with_keys=True),
+        sqs,
+        args.queue_url,
+        limit=args.limit,
+        reason=args.reason,
+        auditor=Auditor(sys.stderr),
     )
     for line in result.errors:
         sys.stderr.write(f"error: {line}\n")
