@@ -31,7 +31,7 @@ def get_runtime() -> Runtime:
     """The container's runtime, built from the environment on first use."""
     global _runtime  # noqa: PLW0603 - one per Lambda container, by design
     if _runtime is None:
-        runtime = Runtime(Settings.from_env())
+        runtime = Runtime(Settings.from_env(), mask_only=True)
         runtime.ensure_schema()
         _runtime = runtime
     return _runtime
@@ -76,7 +76,9 @@ def run(event: Any, runtime: Runtime) -> BatchResponse:
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)
-@logger.inject_lambda_context
+# log_event pinned off: one environment variable (POWERTOOLS_LOGGER_LOG_EVENT) would otherwise
+# send every raw body, PII included, to CloudWatch.
+@logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
     """SQS batch in, ``{"batchItemFailures": [...]}`` out."""
     try:
@@ -94,6 +96,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchRespon
         raise
     try:
         return run(event, runtime)
+    except ConfigError as err:
+        # The key secret is read per batch (cached): a bad rotation surfaces here.
+        logger.error("configuration error", extra={"error": str(err)})
+        raise
     except PrivilegeError as err:
         _log_deploy_error(err)
         raise
