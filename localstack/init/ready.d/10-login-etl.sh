@@ -35,7 +35,8 @@ if spec:
 else:
     keys = {"k1": base64.b64encode(os.urandom(64)).decode()}
     active = "k1"
-print(json.dumps({"active": active, "keys": keys}))
+# The function's secret holds the active key only (it never decrypts; docs/security.md).
+print(json.dumps({"active": active, "keys": {active: keys[active]}}))
 PY
   awslocal --region "$REGION" secretsmanager create-secret --name login-etl/pii-keys \
     --description "login-etl: PII key ring (local only)" \
