@@ -24,17 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from .constants import (
-    AD_BODY,
-    AD_DEVICE_ID,
-    AD_IP,
-    MAX_MESSAGE_ID_CHARS,
-    MAX_SENT_TIMESTAMP_MS,
-    Reason,
-)
+from .constants import AD_DEVICE_ID, AD_IP, MAX_MESSAGE_ID_CHARS, MAX_SENT_TIMESTAMP_MS, Reason
 from .errors import MalformedEventError, RecordRejectedError, RowRefusedError, TransientStoreError
 from .pii import KeyRing
 from .records import parse_login
+from .rejected import seal_body
 from .store import LoginRow, PgStore, RejectRow
 from .types import BatchResponse, SQSRecord
 
@@ -168,7 +162,7 @@ def _source_arn(record: SQSRecord) -> str | None:
 
 def _reject_row(record: SQSRecord, reason: str, detail: str, ring: KeyRing) -> RejectRow:
     body = record.get("body")
-    encrypted = ring.mask(body if isinstance(body, str) else "", AD_BODY)
+    encrypted = seal_body(ring, body if isinstance(body, str) else "", record["messageId"])
     return RejectRow(record["messageId"], reason, detail, encrypted, _sent_at(record), _source_arn(record))
 
 

@@ -40,6 +40,11 @@ CONFIG_ENV_VARS: Final = (
 #: Weakest to strictest: when DB_SSLMODE and DATABASE_URL's sslmode differ, the later one wins.
 SSL_MODES: Final = ("disable", "require", "verify-ca", "verify-full")
 
+# Set by the platform, never by the template: how the code tells a real Lambda from a local one.
+ENV_AWS_LAMBDA_FUNCTION_NAME: Final = "AWS_LAMBDA_FUNCTION_NAME"
+ENV_AWS_SAM_LOCAL: Final = "AWS_SAM_LOCAL"
+LOCALSTACK_MARKERS: Final = ("AWS_ENDPOINT_URL", "LOCALSTACK_HOSTNAME")
+
 # --- defaults --------------------------------------------------------------------------------
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
 DEFAULT_STATEMENT_TIMEOUT_MS: Final = 20_000

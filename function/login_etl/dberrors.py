@@ -4,6 +4,8 @@
   can succeed later, so its records are reported failed and SQS redelivers them.
 - ``RowRefusedError``: the data itself (SQLSTATE classes 22, 23, 54); retrying cannot help, so
   the offending row is isolated and rejected as ``db_rejected``.
+- ``PrivilegeError`` (SQLSTATE 42501): the role lacks a grant, a deploy error; the batch fails
+  whole and the handler logs one line naming the runtime role's grants (docs/deployment.md);
 - anything else (a syntax error, a missing table): a bug, wrapped in ``StoreError`` and raised.
 
 Messages never carry the server's text, which can quote row values (PII); only SQLSTATE codes and
@@ -20,7 +22,7 @@ from typing import Any, Final
 
 import pg8000.exceptions
 
-from .errors import RowRefusedError, StoreError, TransientStoreError
+from .errors import PrivilegeError, RowRefusedError, StoreError, TransientStoreError
 
 __all__ = ["classify", "sqlstate"]
 
@@ -33,13 +35,13 @@ _TRANSIENT_CLASSES: Final = frozenset({"08", "28", "53", "57", "40", "58", "XX"}
 _TRANSIENT_CODES: Final = frozenset({"55P03"})
 # 22 data exception, 23 integrity constraint violation, 54 program limit (e.g. index row too big).
 _ROW_CLASSES: Final = frozenset({"22", "23", "54"})
+_INSUFFICIENT_PRIVILEGE: Final = "42501"
 #: What the common SQLSTATEs mean, for the operator reading the error.
 _PLAIN: Final = {
     "28P01": "password authentication failed: wrong user or password",
     "28000": "the server refused this user from this host (pg_hba.conf, or no such role)",
     "3D000": "the database does not exist",
     "42P01": "the schema is not migrated: run `login-etl migrate`",
-    "42501": "the database user lacks a privilege it needs",
     "57014": "a statement ran past the statement timeout",
     "57P01": "the server is shutting down",
     "57P03": "the server is starting up or in recovery",
@@ -87,6 +89,11 @@ def classify(exc: BaseException) -> StoreError:
             network = code[:2] in ("08", "28") or code.startswith("57P")
             what = plain or "database is unavailable"
             return TransientStoreError(f"{what} (SQLSTATE {code})", network=network)
+        if code == _INSUFFICIENT_PRIVILEGE:
+            return PrivilegeError(
+                f"the database role lacks a privilege (SQLSTATE {code}): "
+                "grant it the runtime role's privileges (docs/deployment.md)"
+            )
         if code[:2] in _ROW_CLASSES:
             where = f" on column {column}" if column else ""
             return RowRefusedError(

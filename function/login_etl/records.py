@@ -89,6 +89,17 @@ def _unwrap(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+#: JSON's own names for what json.loads can return besides an object (not Python's: "NoneType").
+_JSON_TYPE_NAMES: Final = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
 def parse_body(body: object) -> dict[str, Any]:
     """JSON-decode a message body and unwrap any envelope, giving the login object."""
     if not isinstance(body, str):
@@ -98,7 +109,9 @@ def parse_body(body: object) -> dict[str, Any]:
     except (ValueError, RecursionError):
         raise _reject(Reason.NOT_JSON, "body is not valid JSON") from None
     if not isinstance(obj, dict):
-        raise _reject(Reason.NOT_OBJECT, f"body is a JSON {type(obj).__name__}, not an object")
+        raise _reject(
+            Reason.NOT_OBJECT, f"body is a JSON {_JSON_TYPE_NAMES.get(type(obj), 'value')}, not an object"
+        )
     return _unwrap(obj)
 
 

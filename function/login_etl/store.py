@@ -28,7 +28,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 import pg8000.native
 
 from .dberrors import classify
-from .errors import MigrationError, RowRefusedError, StoreError, TransientStoreError
+from .errors import MigrationError, PrivilegeError, RowRefusedError, StoreError, TransientStoreError
 
 __all__ = ["LoginRow", "PgStore", "RejectRow", "WriteResult", "text_array"]
 
@@ -228,7 +228,7 @@ class PgStore:
 
         try:
             self._with_one_reconnect(work)
-        except TransientStoreError:
+        except (TransientStoreError, PrivilegeError):
             raise
         except StoreError as exc:
             raise MigrationError(f"migration failed: {exc}") from exc

@@ -13,6 +13,7 @@ from conftest import Invoke, LogCapture, exercise_bodies
 from login_etl import handler
 from login_etl.errors import MalformedEventError, TransientStoreError
 from login_etl.pii import KeyRing
+from login_etl.rejected import open_body
 from support.pg import TestDB
 from support.proxy import FaultProxy, target_of
 
@@ -141,7 +142,7 @@ def test_locale_null_empty_or_absent_is_stored_as_null(
 # --- every reject reason -------------------------------------------------------------------------
 REJECTS = [
     ("not json", "not_json", "body is not valid JSON"),
-    ("[1, 2]", "not_object", "body is a JSON list, not an object"),
+    ("[1, 2]", "not_object", "body is a JSON array, not an object"),
     (json.dumps({"Type": "Notification", "Message": "{oops"}), "bad_envelope", "SNS Message is not JSON"),
     (
         json.dumps({"detail-type": "login", "detail": "x"}),
@@ -187,7 +188,7 @@ def test_each_reject_reason_is_stored_encrypted_and_acknowledged(
     assert (mid, got_reason, got_detail) == (record["messageId"], reason, detail)
     assert arn == record["eventSourceARN"] and sent_at is not None
     assert body not in encrypted
-    assert keyring.unmask(encrypted, b"body") == body
+    assert open_body(keyring, encrypted, record["messageId"]) == body
 
 
 def test_rows_the_database_refuses_are_isolated_and_the_rest_inserted(
