@@ -17,6 +17,7 @@ import boto3
 from conftest import exercise_bodies
 from login_etl_cli.sender import send_bodies
 from login_etl_cli.status import collect, queue_reader, render
+from support.cloudwatch import publish_oldest_message_age
 from support.pg import TestDB
 
 from .conftest import QueueFactory
@@ -64,17 +65,7 @@ def sample(db: TestDB, make_queue: QueueFactory, endpoint: str) -> str:
     queue = make_queue()
     send_bodies(queue.sqs, queue.url, exercise_bodies()[:37])
     cloudwatch = boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-east-1")
-    cloudwatch.put_metric_data(
-        Namespace="AWS/SQS",
-        MetricData=[
-            {
-                "MetricName": "ApproximateAgeOfOldestMessage",
-                "Dimensions": [{"Name": "QueueName", "Value": queue.url.rsplit("/", 1)[-1]}],
-                "Timestamp": NOW - timedelta(minutes=1),
-                "Value": 48.0,
-            }
-        ],
-    )
+    publish_oldest_message_age(cloudwatch, queue.url, 48.0, NOW - timedelta(minutes=1))
     status = collect(
         db.query, days=None, queue_reader=queue_reader(queue.sqs, cloudwatch, queue.url), now=NOW
     )
