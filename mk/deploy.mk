@@ -24,6 +24,8 @@ LOCALSTACK_URL ?= http://localhost:4566
 SAMLOCAL := SAM_CLI_TELEMETRY=0 DISABLE_DEPRECATION_NOTICE=1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=$(LOCALSTACK_URL) $(SAM_PATH)$(SAM_BIN)/samlocal
 COMPOSE ?= docker compose
+# compose with a Docker engine, else host: LocalStack on this host without Docker (mk/localstack.mk).
+LOCALSTACK_MODE ?= $(if $(shell docker info >/dev/null 2>&1 && echo yes),compose,host)
 
 ENV ?= default
 STACK ?= $(shell $(PY) -c 'import tomllib; print(tomllib.load(open("samconfig.toml", "rb"))["$(ENV)"]["global"]["parameters"]["stack_name"])' 2>/dev/null)
@@ -69,18 +71,23 @@ invoke: $(SAM_STAMP) ## sam local invoke on events/$(EVENT).json against the com
 	$(SAM) local invoke LoginEtlFunction --config-env default --event events/$(EVENT).json
 
 .PHONY: up
-up: ## Start LocalStack and Postgres (docker compose, waits until healthy; needs Docker)
+up: $(if $(filter host,$(LOCALSTACK_MODE)),$(SAM_STAMP)) ## Start LocalStack (+ Postgres): docker compose, or without Docker LocalStack on the host
+ifeq ($(LOCALSTACK_MODE),compose)
 	$(COMPOSE) up -d --wait
 	@echo "LocalStack on $(LOCALSTACK_URL), Postgres on 127.0.0.1:$${LOGIN_ETL_PG_PORT:-5432}"
+else
+	@echo "no Docker engine: LocalStack runs on this host (the database: your PostgreSQL on 127.0.0.1:$${LOGIN_ETL_PG_PORT:-5432})"
+	$(PY) scripts/localstack_host.py up --rie "$(RIE)"
+endif
 
 # The secrets' ARNs end in a random suffix LocalStack picks, so they are looked up here and
 # appended to samconfig's localstack parameter_overrides (a CLI list replaces, not merges, it).
 .PHONY: deploy-localstack
 deploy-localstack: $(STAMP) $(SAM_STAMP) ## Build and deploy the stack into LocalStack with samlocal (after make up)
-	$(SAMLOCAL) build --config-env localstack $(SAM_BUILD_FLAGS)
+	PATH="$(LAMBDA_PY_DIR):$$PATH" $(SAMLOCAL) build --config-env localstack $(SAM_BUILD_FLAGS)
 	@set -euo pipefail; \
-	arn() { $(COMPOSE) exec -T localstack awslocal secretsmanager describe-secret \
-		--secret-id "$$1" --query ARN --output text; }; \
+	arn() { $(LOCALSTACK_CREDENTIALS) $(BIN)/python -c 'import boto3, sys; print(boto3.client("secretsmanager", \
+		endpoint_url=sys.argv[1]).describe_secret(SecretId=sys.argv[2])["ARN"])' "$(LOCALSTACK_URL)" "$$1"; }; \
 	db_arn=$$(arn login-etl/db); pii_arn=$$(arn login-etl/pii-keys); \
 	params=$$($(BIN)/python -c 'import tomllib; print(" ".join(tomllib.load(open("samconfig.toml", "rb"))["localstack"]["deploy"]["parameters"]["parameter_overrides"]))'); \
 	$(SAMLOCAL) deploy --config-env localstack \
@@ -115,8 +122,12 @@ logs: $(SAM_STAMP) ## Tail the function's CloudWatch logs (TARGET=localstack|aws
 	$(SEND_SAM) logs --stack-name $(SEND_STACK) --name LoginEtlFunction --tail
 
 .PHONY: down
-down: ## Stop LocalStack and Postgres and delete their data (docker compose down -v)
+down: ## Stop LocalStack (and the compose Postgres) and delete their data
+ifeq ($(LOCALSTACK_MODE),compose)
 	$(COMPOSE) down -v
+else
+	$(PY) scripts/localstack_host.py down
+endif
 
 .PHONY: rds-ca
 rds-ca: ## Fetch the RDS CA bundle into function/ (for DB_SSLMODE=verify-full on AWS; needs internet)

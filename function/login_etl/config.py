@@ -20,6 +20,7 @@ __all__ = [
     "PiiSettings",
     "Settings",
     "metrics_namespace",
+    "on_deployed_lambda",
     "parse_database_url",
     "service_name",
 ]
@@ -149,8 +150,25 @@ def _db_settings(env: Mapping[str, str]) -> DbSettings:
     )
 
 
+def on_deployed_lambda(env: Mapping[str, str]) -> bool:
+    """True on a real AWS Lambda: Lambda sets the function name, while ``sam local`` also sets
+    ``AWS_SAM_LOCAL`` and LocalStack points the SDK at itself (``AWS_ENDPOINT_URL``, or the older
+    ``LOCALSTACK_HOSTNAME``). The CLI and the tests set none of the Lambda variables."""
+    if not _get(env, c.ENV_AWS_LAMBDA_FUNCTION_NAME):
+        return False
+    if (_get(env, c.ENV_AWS_SAM_LOCAL) or "").lower() == "true":
+        return False
+    return not any(_get(env, name) for name in c.LOCALSTACK_MARKERS)
+
+
 def _pii_settings(env: Mapping[str, str]) -> PiiSettings:
     spec, arn = _exactly_one(env, c.ENV_PII_KEYS, c.ENV_PII_KEYS_SECRET_ARN)
+    if spec is not None and on_deployed_lambda(env):
+        # A key in plain sight of anyone who can read the function's configuration: only for
+        # local runs. On AWS the ring comes from the secret the template names.
+        raise ConfigError(
+            f"{c.ENV_PII_KEYS} is refused on a deployed Lambda function: use {c.ENV_PII_KEYS_SECRET_ARN}"
+        )
     return PiiSettings(keys_spec=spec, active_key_id=_get(env, c.ENV_PII_ACTIVE_KEY_ID), secret_arn=arn)
 
 

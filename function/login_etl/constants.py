@@ -39,6 +39,11 @@ CONFIG_ENV_VARS: Final = (
 
 SSL_MODES: Final = ("disable", "require", "verify-full")
 
+# Set by the platform, never by the template: how the code tells a real Lambda from a local one.
+ENV_AWS_LAMBDA_FUNCTION_NAME: Final = "AWS_LAMBDA_FUNCTION_NAME"
+ENV_AWS_SAM_LOCAL: Final = "AWS_SAM_LOCAL"
+LOCALSTACK_MARKERS: Final = ("AWS_ENDPOINT_URL", "LOCALSTACK_HOSTNAME")
+
 # --- defaults --------------------------------------------------------------------------------
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
 DEFAULT_STATEMENT_TIMEOUT_MS: Final = 20_000
@@ -51,6 +56,8 @@ MAX_LOCALE_CHARS: Final = 32
 MAX_DEVICE_ID_BYTES: Final = 128
 MAX_IP_BYTES: Final = 45
 MAX_MESSAGE_ID_CHARS: Final = 128
+#: 9999-12-31T23:59:59.999Z in epoch milliseconds: the last instant Python's datetime can hold.
+MAX_SENT_TIMESTAMP_MS: Final = 253_402_300_799_999
 
 # --- PII keys ---------------------------------------------------------------------------------
 PII_KEY_SIZES: Final = (32, 64)
@@ -77,4 +84,8 @@ class Reason(StrEnum):
     TOO_LONG = "too_long"
     BAD_IP = "bad_ip"
     BAD_APP_VERSION = "bad_app_version"
+    #: An SQS attribute the record carries is unusable (a SentTimestamp that is not a date).
+    BAD_ATTRIBUTE = "bad_attribute"
     DB_REJECTED = "db_rejected"
+    #: Handling this one record raised something unforeseen (a bug): it is kept, not the batch failed.
+    UNPROCESSABLE = "unprocessable"

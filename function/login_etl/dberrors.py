@@ -4,6 +4,8 @@
   can succeed later, so its records are reported failed and SQS redelivers them.
 - ``RowRefusedError``: the data itself (SQLSTATE classes 22, 23, 54); retrying cannot help, so
   the offending row is isolated and rejected as ``db_rejected``.
+- ``PrivilegeError`` (SQLSTATE 42501): the role lacks a grant, a deploy error; the batch fails
+  whole and the handler logs one line naming the runtime role's grants (docs/deployment.md);
 - anything else (a syntax error, a missing table): a bug, wrapped in ``StoreError`` and raised.
 
 Messages never carry the server's text, which can quote row values (PII); only SQLSTATE codes and
@@ -18,7 +20,7 @@ from typing import Any, Final
 
 import pg8000.exceptions
 
-from .errors import RowRefusedError, StoreError, TransientStoreError
+from .errors import PrivilegeError, RowRefusedError, StoreError, TransientStoreError
 
 __all__ = ["classify", "sqlstate"]
 
@@ -31,6 +33,7 @@ _TRANSIENT_CLASSES: Final = frozenset({"08", "28", "53", "57", "40", "58", "XX"}
 _TRANSIENT_CODES: Final = frozenset({"55P03"})
 # 22 data exception, 23 integrity constraint violation, 54 program limit (e.g. index row too big).
 _ROW_CLASSES: Final = frozenset({"22", "23", "54"})
+_INSUFFICIENT_PRIVILEGE: Final = "42501"
 
 
 def _fields(exc: BaseException) -> dict[str, Any]:
@@ -63,6 +66,11 @@ def classify(exc: BaseException) -> StoreError:
             # A session-level failure (08, 28, 57P0x shutdown) leaves the connection unusable.
             network = code[:2] in ("08", "28") or code.startswith("57P")
             return TransientStoreError(f"database is unavailable (SQLSTATE {code})", network=network)
+        if code == _INSUFFICIENT_PRIVILEGE:
+            return PrivilegeError(
+                f"the database role lacks a privilege (SQLSTATE {code}): "
+                "grant it the runtime role's privileges (docs/deployment.md)"
+            )
         if code[:2] in _ROW_CLASSES:
             where = f" on column {column}" if column else ""
             return RowRefusedError(
