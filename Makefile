@@ -40,6 +40,7 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy on function/
 test: lint ## The one gate: lint, types, and every test tier (not the slow soak)
 	$(BIN)/python -m pytest -m "not slow"
 	$(MAKE) --no-print-directory test-sam
+	$(MAKE) --no-print-directory test-localstack
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and autofix
