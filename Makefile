@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 	$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python >= 3.11 is required")'
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# setuptools always warns that an install is editable; that one warning is filtered, no other.
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 .PHONY: venv
@@ -38,6 +39,7 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy on function/
 .PHONY: test
 test: lint ## The one gate: lint, types, and every test tier (not the slow soak)
 	$(BIN)/python -m pytest -m "not slow"
+	$(MAKE) --no-print-directory test-sam
 	$(MAKE) --no-print-directory test-localstack
 
 .PHONY: fmt
@@ -47,6 +49,6 @@ fmt: $(STAMP) ## Format and autofix
 
 .PHONY: clean
 clean: ## Remove the virtualenvs and caches
-	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 -include mk/*.mk

@@ -1,20 +1,28 @@
 # Deployment targets: sam local invoke, LocalStack (docker compose + samlocal) and AWS (sam).
 # Included by the main Makefile (`-include mk/*.mk`); docs/deployment.md explains each path.
 #
-# aws-sam-cli lives in its own virtualenv (.venv-sam) because it pins boto3 and friends; the
-# project's .venv never sees it. Only these targets build it.
+# aws-sam-cli lives in its own virtualenv because it pins boto3 and friends; the project's .venv
+# never sees it. It is a download cache, so it lives outside the clone, keyed on its versions and
+# on the Python that runs it, and is built under flock: two clones (or two tiers) building it at
+# once wait for each other instead of colliding. Only these targets build it.
 
-SAM_VENV := .venv-sam
-SAM_BIN := $(SAM_VENV)/bin
-SAM_STAMP := $(SAM_VENV)/.installed-stamp
+LOGIN_ETL_CACHE ?= $(HOME)/.cache/login-etl
 SAM_CLI_VERSION ?= 1.170.0
 SAM_CLI_LOCAL_VERSION ?= 1.71.0
-SAM := SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam
+SAM_PY_VERSION := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+SAM_VENV ?= $(LOGIN_ETL_CACHE)/sam-cli-$(SAM_CLI_VERSION)-local-$(SAM_CLI_LOCAL_VERSION)-py$(SAM_PY_VERSION)
+SAM_BIN := $(SAM_VENV)/bin
+SAM_STAMP := $(SAM_VENV)/.installed-stamp
+# `sam build` for `Runtime: python3.12` needs a python3.12 on PATH. When the shell has none that
+# runs (a pyenv shim exists even when 3.12 is not selected), pyenv's own 3.12 goes first.
+PY312_DIR := $(shell python3.12 -c "" >/dev/null 2>&1 || ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.12*/bin 2>/dev/null | sort -V | tail -n 1)
+SAM_PATH := $(if $(PY312_DIR),PATH="$(PY312_DIR):$$PATH" )
+SAM := $(SAM_PATH)SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam
 # samlocal points SAM at LocalStack's edge port; LocalStack accepts any credentials.
 LOCALSTACK_URL ?= http://localhost:4566
 # (samlocal is deprecated upstream in favour of `lstk sam`, which needs a LocalStack account.)
 SAMLOCAL := SAM_CLI_TELEMETRY=0 DISABLE_DEPRECATION_NOTICE=1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-	AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=$(LOCALSTACK_URL) $(SAM_BIN)/samlocal
+	AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=$(LOCALSTACK_URL) $(SAM_PATH)$(SAM_BIN)/samlocal
 COMPOSE ?= docker compose
 # compose with a Docker engine, else host: LocalStack on this host without Docker (mk/localstack.mk).
 LOCALSTACK_MODE ?= $(if $(shell docker info >/dev/null 2>&1 && echo yes),compose,host)
@@ -28,13 +36,15 @@ SAM_BUILD_FLAGS ?=
 
 $(SAM_STAMP):
 	@test -n "$(PY)" || { echo "error: no python3 found; install Python >= 3.11" >&2; exit 1; }
-	$(PY) -m venv $(SAM_VENV)
-	$(SAM_BIN)/python -m pip install --quiet --upgrade pip
-	$(SAM_BIN)/python -m pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)" "aws-sam-cli-local==$(SAM_CLI_LOCAL_VERSION)"
-	@touch $(SAM_STAMP)
+	@mkdir -p "$(LOGIN_ETL_CACHE)"
+	flock "$(SAM_VENV).lock" $(SHELL) -euc 'test -f "$(SAM_STAMP)" && exit 0; \
+		rm -rf "$(SAM_VENV)"; $(PY) -m venv "$(SAM_VENV)"; \
+		"$(SAM_BIN)/python" -m pip install --quiet --upgrade pip; \
+		"$(SAM_BIN)/python" -m pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)" "aws-sam-cli-local==$(SAM_CLI_LOCAL_VERSION)"; \
+		touch "$(SAM_STAMP)"'
 
 .PHONY: sam-venv
-sam-venv: $(SAM_STAMP) ## Create .venv-sam with aws-sam-cli (kept out of the project venv)
+sam-venv: $(SAM_STAMP) ## Create the SAM CLI venv (in $(LOGIN_ETL_CACHE), kept out of the project venv)
 
 .PHONY: events
 events: $(STAMP) ## Regenerate events/*.json from the exercise data (deterministic)

@@ -57,7 +57,10 @@ if spec:
 else:
     keys = {"k1": base64.b64encode(os.urandom(64)).decode()}
     active = "k1"
-if ensure_secret(PII_SECRET, "login-etl: PII key ring (local only)", {"active": active, "keys": keys}):
+# The function's secret holds the active key only: it never decrypts (docs/security.md).
+if ensure_secret(
+    PII_SECRET, "login-etl: PII key ring (local only)", {"active": active, "keys": {active: keys[active]}}
+):
     origin = "from PII_KEYS" if spec else "with a fresh ephemeral key (get-secret-value shows it)"
     print(f"login-etl: created secret {PII_SECRET} {origin}")
 
