@@ -39,7 +39,6 @@ EXERCISED = {
     # The LocalStack tier runs both, as printed, against a host LocalStack.
     "make deploy-localstack": "tests/localstack/conftest.py::tier",
     "make send": "tests/localstack/test_localstack.py::test_exercise_data_lands_through_localstacks_poller",
-    "make test-localstack": "tests/localstack/test_localstack.py::test_the_readme_command_created_the_stack",
 }
 # What the make target runs, so the test above really exercises it.
 RECIPE_RUNS = {
@@ -47,7 +46,6 @@ RECIPE_RUNS = {
     "make events": "scripts/make_events.py",
     "make env-local": "scripts/make_events.py env-local",
     "make test-sam": "pytest tests/sam",
-    "make test-localstack": "pytest tests/localstack",
 }
 
 
