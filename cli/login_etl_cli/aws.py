@@ -6,6 +6,8 @@ import re
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from .errors import CliError
+
 __all__ = ["queue_depth", "region_from_queue_url", "sqs_client"]
 
 # sqs.<region>.amazonaws.com, <region>.queue.amazonaws.com, sqs.<region>.localhost.localstack.cloud
@@ -27,7 +29,14 @@ def sqs_client(*, endpoint_url: str | None, region: str | None, queue_url: str |
     import boto3
 
     chosen = region or (region_from_queue_url(queue_url) if queue_url else None)
-    return boto3.client("sqs", endpoint_url=endpoint_url, region_name=chosen)
+    try:
+        return boto3.client("sqs", endpoint_url=endpoint_url, region_name=chosen)
+    except ValueError as exc:  # botocore's InvalidRegionError and "Invalid endpoint" are both
+        what = "region" if "region" in type(exc).__name__.lower() else "endpoint URL"
+        raise CliError(
+            f"the AWS {what} is not valid: check --region / AWS_REGION / AWS_DEFAULT_REGION and "
+            "--endpoint-url / AWS_ENDPOINT_URL"
+        ) from None
 
 
 def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:

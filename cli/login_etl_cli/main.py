@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
+import re
 import signal
 import sys
 import threading
@@ -17,7 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
+from urllib.parse import urlsplit
 
+from login_etl.constants import Reason
 from login_etl.errors import ConfigError, StoreError
 
 from .errors import CliError
@@ -28,6 +32,7 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_CONFIG: Final = 2
 EXIT_INTERRUPTED: Final = 130
+_REASON_CODES: Final = tuple(reason.value for reason in Reason)
 
 _DESCRIPTION = """\
 Run the login-etl Lambda handler locally: a demo with no Docker or AWS, a queue drainer faithful
@@ -48,32 +53,117 @@ examples:
 exit status: 0 ok, 1 the work failed, 2 bad usage or configuration, 130 interrupted"""
 
 
+# --- argument types: each refuses a bad value with its own words, never echoing the value ------
+#: Upper bounds that keep a typo from asking for the impossible (memory, SQL integer ranges).
+MAX_BATCH_SIZE: Final = 10_000  # the event source mapping's limit
+MAX_SYNTHETIC: Final = 1_000_000
+MAX_LIMIT: Final = 10_000_000
+MAX_ROWS: Final = 1_000
+MAX_WINDOW_S: Final = 300  # the event source mapping's longest batching window
+# What botocore accepts as a region name (a DNS label), so a bad one is caught before any call.
+_REGION: Final = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+
+
+def _whole(text: str, low: int, high: int | None = None) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise argparse.ArgumentTypeError(f"must be {bound}")
+    return value
+
+
+def _decimal(text: str, low: float, high: float, unit: str = "") -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number") from None
+    if not low <= value <= high:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}{unit}")
+    return value
+
+
 def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
+    return _whole(text, 1)
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
+def _batch_size(text: str) -> int:
+    return _whole(text, 1, MAX_BATCH_SIZE)
+
+
+def _synthetic(text: str) -> int:
+    return _whole(text, 0, MAX_SYNTHETIC)
+
+
+def _limit(text: str) -> int:
+    return _whole(text, 1, MAX_LIMIT)
+
+
+def _rows(text: str) -> int:
+    return _whole(text, 0, MAX_ROWS)
+
+
+def _seed(text: str) -> int:
+    return _whole(text, -(2**63), 2**63 - 1)
+
+
+def _port(text: str) -> int:
+    return _whole(text, 0, 65535)
 
 
 def _ratio(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
+    return _decimal(text, 0, 1)
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 300:
-        raise argparse.ArgumentTypeError("must be between 0 and 300 seconds")
-    return value
+    return _decimal(text, 0, MAX_WINDOW_S, " seconds")
+
+
+def _http_url(text: str, *, path: bool) -> str:
+    """An http(s) URL with a host (and a path, for a queue URL), as boto3 needs it."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise argparse.ArgumentTypeError("is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError("must be an http:// or https:// URL with a host")
+    if not text.isprintable() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError("must not contain spaces or control characters")
+    if path and parts.path.strip("/") == "":
+        raise argparse.ArgumentTypeError("must name a queue: https://sqs.REGION.amazonaws.com/ACCOUNT/NAME")
+    return text
+
+
+def _endpoint_url(text: str) -> str:
+    return _http_url(text, path=False)
+
+
+def _queue_url(text: str) -> str:
+    return _http_url(text, path=True)
+
+
+def _region(text: str) -> str:
+    if not _REGION.match(text):
+        raise argparse.ArgumentTypeError("must be an AWS region name such as us-east-1")
+    return text
+
+
+def _reason(text: str) -> str:
+    if text not in _REASON_CODES:
+        raise argparse.ArgumentTypeError(f"must be one of: {', '.join(_REASON_CODES)}")
+    return text
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("login-etl")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def _sub(
@@ -91,19 +181,24 @@ def _sub(
 
 
 def _queue_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--queue-url", required=True, metavar="URL", help="the SQS queue URL")
+    parser.add_argument(
+        "--queue-url", required=True, type=_queue_url, metavar="URL", help="the SQS queue URL"
+    )
     parser.add_argument(
         "--endpoint-url",
+        type=_endpoint_url,
         metavar="URL",
         help="an SQS-compatible endpoint (LocalStack, moto); default: AWS (or AWS_ENDPOINT_URL)",
     )
     parser.add_argument(
-        "--region", help="AWS region; default: the queue URL's, else AWS_REGION / the profile's"
+        "--region",
+        type=_region,
+        help="AWS region; default: the queue URL's, else AWS_REGION / AWS_DEFAULT_REGION / the profile's",
     )
 
 
 def _synth_options(parser: argparse.ArgumentParser, *, invalid: float, duplicate: float) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="synthetic data seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="synthetic data seed (default 0)")
     parser.add_argument(
         "--invalid-ratio",
         type=_ratio,
@@ -127,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"login-etl {_version()}")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = _sub(
@@ -147,11 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = demo.add_mutually_exclusive_group()
     source.add_argument("--file", type=Path, metavar="F.ndjson", help="bodies to send, one per line")
-    source.add_argument("--synthetic", type=_count, metavar="N", help="send N generated logins instead")
+    source.add_argument(
+        "--synthetic", type=_synthetic, metavar="N", help=f"N generated logins (at most {MAX_SYNTHETIC:,})"
+    )
     _synth_options(demo, invalid=0.01, duplicate=0.05)
-    demo.add_argument("--batch-size", type=_positive, default=10, metavar="N", help="default 10")
+    demo.add_argument("--batch-size", type=_batch_size, default=10, metavar="N", help="1-10000 (default 10)")
     demo.add_argument("--window", type=_seconds, default=0.0, metavar="S", help="batching window (default 0)")
-    demo.add_argument("--rows", type=_count, default=5, metavar="N", help="masked rows to show (default 5)")
+    demo.add_argument("--rows", type=_rows, default=5, metavar="N", help="masked rows to show (default 5)")
     demo.add_argument("--verbose", action="store_true", help="show the handler's JSON log lines")
 
     drain = _sub(
@@ -176,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=_cmd_drain,
     )
     _queue_options(drain)
-    drain.add_argument("--batch-size", type=_positive, default=10, metavar="N", help="1-10000 (default 10)")
+    drain.add_argument("--batch-size", type=_batch_size, default=10, metavar="N", help="1-10000 (default 10)")
     drain.add_argument(
         "--window",
         type=_seconds,
@@ -215,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     _queue_options(send)
     body_source = send.add_mutually_exclusive_group(required=True)
     body_source.add_argument("--file", type=Path, metavar="F.ndjson", help="bodies to send, one per line")
-    body_source.add_argument("--synthetic", type=_count, metavar="N", help="send N generated logins")
+    body_source.add_argument(
+        "--synthetic", type=_synthetic, metavar="N", help=f"N generated logins (at most {MAX_SYNTHETIC:,})"
+    )
     _synth_options(send, invalid=0.0, duplicate=0.0)
 
     reveal = _sub(
@@ -260,12 +360,32 @@ def build_parser() -> argparse.ArgumentParser:
         "  login-etl rejects --replay --reason bad_app_version --queue-url $Q --endpoint-url http://localhost:4566",
         func=_cmd_rejects,
     )
-    rejects.add_argument("--limit", type=_positive, metavar="N", help="at most N rows (list default 50)")
-    rejects.add_argument("--reason", metavar="CODE", help="only this reason, e.g. bad_app_version")
+    rejects.add_argument("--limit", type=_limit, metavar="N", help="at most N rows (list default 50)")
+    rejects.add_argument(
+        "--reason", type=_reason, metavar="CODE", help=f"only this reason: {', '.join(_REASON_CODES)}"
+    )
     rejects.add_argument("--replay", action="store_true", help="re-send the bodies (needs --queue-url)")
-    rejects.add_argument("--queue-url", metavar="URL", help="where --replay sends")
-    rejects.add_argument("--endpoint-url", metavar="URL", help="an SQS-compatible endpoint for --replay")
-    rejects.add_argument("--region", help="AWS region for --replay")
+    rejects.add_argument("--queue-url", type=_queue_url, metavar="URL", help="where --replay sends")
+    rejects.add_argument(
+        "--endpoint-url", type=_endpoint_url, metavar="URL", help="an SQS-compatible endpoint for --replay"
+    )
+    rejects.add_argument("--region", type=_region, help="AWS region for --replay")
+    sqs_local = _sub(
+        subs,
+        "sqs-local",
+        "run a local SQS API (+ PostgreSQL, key) to try send/drain/rejects by hand",
+        "Start moto's SQS API on 127.0.0.1 with a queue and its DLQ (redrive after 5 receives), an\n"
+        "embedded PostgreSQL unless DATABASE_URL is set, and an ephemeral PII key unless PII_KEYS is\n"
+        "set; print the export lines for another shell and example commands, then wait. Ctrl-C or\n"
+        "SIGTERM stops everything and deletes the embedded database. Needs no Docker or AWS.",
+        "examples:\n"
+        "  login-etl sqs-local                       # then paste its export lines into another shell\n"
+        "  login-etl sqs-local --port 4566           # a fixed port instead of a free one",
+        func=_cmd_sqs_local,
+    )
+    sqs_local.add_argument(
+        "--port", type=_port, default=0, metavar="N", help="port for the SQS API (default: a free one)"
+    )
     return parser
 
 
@@ -284,8 +404,25 @@ def _cmd_demo(args: Any) -> int:
         rows=args.rows,
         verbose=args.verbose,
     )
+    _terminate_like_ctrl_c()
     result = run_demo(opts, sys.stdout, sys.stderr)
     return EXIT_OK if result.balanced and not result.send_failures else EXIT_FAILED
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (``kill``, a CI timeout, systemd) unwinds like Ctrl-C, so everything a command
+    started (the embedded PostgreSQL above all, which outlives its parent) is stopped."""
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one unwinding is enough
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _check_window(args: Any) -> None:
+    if args.batch_size > 10 and args.window < 1:
+        raise CliError("--batch-size above 10 needs --window of at least 1 second, as on Lambda")
 
 
 def _install_stop(stop: threading.Event) -> None:
@@ -307,10 +444,7 @@ def _cmd_drain(args: Any) -> int:
     from .environment import drop_stray_emf, logging_defaults
     from .runner import drain
 
-    if args.batch_size > 10_000:
-        raise CliError("--batch-size must be at most 10000 (the event source mapping's limit)")
-    if args.batch_size > 10 and args.window < 1:
-        raise CliError("--batch-size above 10 needs --window of at least 1 second, as on Lambda")
+    _check_window(args)
     level = "WARNING" if args.quiet else "DEBUG" if args.verbose else None
     logging_defaults(level=level, default_level="INFO", metrics=args.verbose)
     Settings.from_env()  # fail fast and clearly on bad configuration, before touching the queue
@@ -345,10 +479,7 @@ def _cmd_send(args: Any) -> int:
     from .synth import generate
 
     if args.file is not None:
-        try:
-            bodies = list(read_ndjson(args.file))
-        except OSError as exc:
-            raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+        bodies = list(read_ndjson(args.file))
     else:
         bodies = generate(
             args.synthetic,
@@ -372,7 +503,11 @@ def _cmd_reveal(args: Any) -> int:
     values: list[str] = []
     for value in args.values:
         if value == "-":
-            values.extend(line for line in sys.stdin.read().split("\n") if line.strip())
+            try:
+                text = sys.stdin.read()
+            except UnicodeDecodeError:
+                raise CliError("standard input is not UTF-8 text") from None
+            values.extend(line for line in text.split("\n") if line.strip())
         else:
             values.append(value)
     failed = reveal_values(values, keyring_from_env(), sys.stdout, sys.stderr, as_json=args.json)
@@ -382,8 +517,19 @@ def _cmd_reveal(args: Any) -> int:
 def _cmd_migrate(_args: Any) -> int:
     from .operator import db_runtime, migrate
 
-    migrate(db_runtime(with_keys=False))
-    sys.stderr.write("migrate: the schema is up to date\n")
+    report = migrate(db_runtime(with_keys=False))
+    sys.stderr.write(f"migrate: {report.describe()}\n")
+    return EXIT_OK
+
+
+def _cmd_sqs_local(args: Any) -> int:
+    from .sqs_local import SqsLocalOptions, run_sqs_local
+
+    _terminate_like_ctrl_c()
+    try:
+        run_sqs_local(SqsLocalOptions(port=args.port), sys.stdout, sys.stderr)
+    except KeyboardInterrupt:
+        sys.stderr.write("sqs-local: stopped; everything it started is gone\n")
     return EXIT_OK
 
 
@@ -464,6 +610,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(f"database: {exc}", EXIT_FAILED)
     except BrokenPipeError:
         return EXIT_FAILED
+    except Exception as exc:
+        # Never a traceback for the user (it can quote a value): one line naming the kind of
+        # failure. LOGIN_ETL_DEBUG=1 shows the traceback for a bug report.
+        if os.environ.get("LOGIN_ETL_DEBUG") == "1":
+            raise
+        return _error(
+            f"unexpected {type(exc).__name__}: this is a bug in login-etl; "
+            "rerun with LOGIN_ETL_DEBUG=1 for the traceback",
+            EXIT_FAILED,
+        )
 
 
 if __name__ == "__main__":

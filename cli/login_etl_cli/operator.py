@@ -7,7 +7,6 @@ Each builds its configuration with ``login_etl.config`` and talks to the databas
 from __future__ import annotations
 
 import getpass
-import json
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,10 +20,12 @@ from login_etl.pii import KeyRing
 from login_etl.runtime import Runtime
 
 from .environment import db_settings, pii_settings
+from .errors import json_string
 from .sender import Attributes, send_bodies
 
 __all__ = [
     "REPLAY_ATTRIBUTE",
+    "MigrateReport",
     "RejectSummary",
     "ReplayResult",
     "db_runtime",
@@ -58,9 +59,11 @@ def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO
     """Print one line per value on ``out``, in order; return how many did not decrypt.
 
     A value that does not decrypt prints an empty line (so line N still answers value N) and one
-    ``error:`` line on ``err`` naming its position, never the value. A plaintext with a line break
-    is printed as a JSON string so the one-line-per-value contract holds; ``as_json`` prints every
-    value that way. The audit line (who, when, how many; never values) goes to ``err``.
+    ``error:`` line on ``err`` naming its position, never the value. A plaintext with any
+    non-printable character (a line break, a terminal escape, VT, U+2028...) is printed as a JSON
+    string with those escaped, so one value is always one line and cannot drive the terminal; so
+    is one that starts with ``"``, so a line that starts with ``"`` is always JSON. ``as_json``
+    prints every value that way. The audit line (who, when, how many; never values) goes to ``err``.
     """
     failed = 0
     for position, value in enumerate(values, start=1):
@@ -71,8 +74,8 @@ def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO
             err.write(f"error: value {position}: {exc}\n")
             out.write("\n")
             continue
-        if as_json or "\n" in plain or "\r" in plain:
-            out.write(json.dumps(plain, ensure_ascii=False) + "\n")
+        if as_json or not plain.isprintable() or plain.startswith('"'):
+            out.write(json_string(plain) + "\n")
         else:
             out.write(plain + "\n")
     out.flush()
@@ -92,12 +95,48 @@ def db_runtime(*, with_keys: bool) -> Runtime:
     return Runtime(Settings(db=db_settings(), pii=PiiSettings(), auto_migrate=False))
 
 
-def migrate(runtime: Runtime) -> None:
+#: The tables ``sql/schema.sql`` creates, in the order a report names them.
+SCHEMA_TABLES: Final = ("user_logins", "user_logins_rejected", "user_logins_staging")
+
+
+@dataclass(frozen=True)
+class MigrateReport:
+    """What a migration changed, so ``migrate`` can say so instead of a blanket "up to date"."""
+
+    created: tuple[str, ...]
+    upgraded: bool  # an exercise-style user_logins got its message_id column
+
+    def describe(self) -> str:
+        done = []
+        if self.created:
+            done.append("created " + ", ".join(self.created))
+        if self.upgraded:
+            done.append("upgraded user_logins (added message_id, filled as legacy:<uuid>)")
+        return "; ".join(done) if done else "the schema was already up to date: nothing to do"
+
+
+def _schema_state(runtime: Runtime) -> tuple[set[str], bool]:
+    """The schema tables present in the current schema, and whether user_logins has message_id."""
+    rows = runtime.store.query(
+        "SELECT table_name, bool_or(column_name = 'message_id') FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = ANY(CAST(:names AS text[])) "
+        "GROUP BY table_name",
+        names=list(SCHEMA_TABLES),
+    )
+    present = {str(name): bool(has_id) for name, has_id in rows}
+    return set(present), present.get("user_logins", False)
+
+
+def migrate(runtime: Runtime) -> MigrateReport:
     """Create or upgrade the schema: idempotent, and safe alongside running functions."""
     try:
+        before, had_id = _schema_state(runtime)
         runtime.store.migrate()
+        after, has_id = _schema_state(runtime)
     finally:
         runtime.store.close()
+    created = tuple(name for name in SCHEMA_TABLES if name in after and name not in before)
+    return MigrateReport(created=created, upgraded="user_logins" in before and not had_id and has_id)
 
 
 @dataclass(frozen=True)
