@@ -27,12 +27,13 @@ def sqs_client(*, endpoint_url: str | None, region: str | None, queue_url: str |
     (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile); ``AWS_ENDPOINT_URL`` is honoured by
     boto3 when ``endpoint_url`` is None."""
     import boto3
+    from botocore.exceptions import InvalidRegionError
 
     chosen = region or (region_from_queue_url(queue_url) if queue_url else None)
     try:
         return boto3.client("sqs", endpoint_url=endpoint_url, region_name=chosen)
-    except ValueError as exc:  # botocore's InvalidRegionError and "Invalid endpoint" are both
-        what = "region" if "region" in type(exc).__name__.lower() else "endpoint URL"
+    except (InvalidRegionError, ValueError) as exc:  # a region, or "Invalid endpoint: ..."
+        what = "region" if isinstance(exc, InvalidRegionError) else "endpoint URL"
         raise CliError(
             f"the AWS {what} is not valid: check --region / AWS_REGION / AWS_DEFAULT_REGION and "
             "--endpoint-url / AWS_ENDPOINT_URL"

@@ -61,7 +61,7 @@ MAX_LIMIT: Final = 10_000_000
 MAX_ROWS: Final = 1_000
 MAX_WINDOW_S: Final = 300  # the event source mapping's longest batching window
 # What botocore accepts as a region name (a DNS label), so a bad one is caught before any call.
-_REGION: Final = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+_REGION: Final = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 
 
 def _whole(text: str, low: int, high: int | None = None) -> int:
@@ -146,7 +146,7 @@ def _queue_url(text: str) -> str:
 
 
 def _region(text: str) -> str:
-    if not _REGION.match(text):
+    if not _REGION.fullmatch(text):
         raise argparse.ArgumentTypeError("must be an AWS region name such as us-east-1")
     return text
 
@@ -439,6 +439,7 @@ def _install_stop(stop: threading.Event) -> None:
 
 def _cmd_drain(args: Any) -> int:
     from login_etl.config import Settings
+    from login_etl.runtime import Runtime
 
     from .aws import sqs_client
     from .environment import drop_stray_emf, logging_defaults
@@ -447,7 +448,9 @@ def _cmd_drain(args: Any) -> int:
     _check_window(args)
     level = "WARNING" if args.quiet else "DEBUG" if args.verbose else None
     logging_defaults(level=level, default_level="INFO", metrics=args.verbose)
-    Settings.from_env()  # fail fast and clearly on bad configuration, before touching the queue
+    # Fail fast and clearly on bad configuration, the key ring included, before touching the queue:
+    # otherwise every batch fails and the messages walk towards the DLQ.
+    Runtime(Settings.from_env()).keyring()
     sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
     stop = threading.Event()
     _install_stop(stop)
@@ -503,10 +506,12 @@ def _cmd_reveal(args: Any) -> int:
     values: list[str] = []
     for value in args.values:
         if value == "-":
-            try:
-                text = sys.stdin.read()
-            except UnicodeDecodeError:
-                raise CliError("standard input is not UTF-8 text") from None
+            try:  # bytes, decoded here: the locale could otherwise smuggle undecodable bytes in
+                text = sys.stdin.buffer.read().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CliError(
+                    f"standard input is not UTF-8 text (first bad byte at offset {exc.start})"
+                ) from None
             values.extend(line for line in text.split("\n") if line.strip())
         else:
             values.append(value)
