@@ -262,10 +262,10 @@ def _print_summary(
             "and dies with it. To reveal a masked value above:\n"
             f"  PII_KEYS='{key_spec}' {self_command()} reveal {samples[0][2]}\n\n"
         )
-    by_reason = " ".join(f"rejected_{r}={n}" for r, n in sorted(result.rejected.items()))
+    by_reason = "".join(f" rejected_{r}={n}" for r, n in sorted(result.rejected.items()))
     out.write(
         f"summary: sent={result.sent} received={d.received} inserted={result.inserted} "
-        f"duplicates={result.duplicates} rejected={rejected} {by_reason} failed={d.failed} "
+        f"duplicates={result.duplicates} rejected={rejected}{by_reason} failed={d.failed} "
         f"dlq={result.dlq} queued={result.queued} elapsed_s={result.busy_s:.3f} records_per_s={rate:.0f}\n"
     )
     out.flush()
