@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
-from urllib.parse import urlsplit
 
-from login_etl.constants import Reason
 from login_etl.errors import ConfigError, StoreError
 
+from . import argtypes
 from .errors import CliError
+from .roles import DEFAULT_MIGRATION_ROLE, DEFAULT_RUNTIME_ROLE
 
 __all__ = ["build_parser", "main"]
 
@@ -32,11 +32,10 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_CONFIG: Final = 2
 EXIT_INTERRUPTED: Final = 130
-_REASON_CODES: Final = tuple(reason.value for reason in Reason)
 
 _DESCRIPTION = """\
 Run the login-etl Lambda handler locally: a demo with no Docker or AWS, a queue drainer faithful
-to Lambda's SQS event source mapping, and operator tools (send, reveal, migrate, rejects).
+to Lambda's SQS event source mapping, and operator tools (send, reveal, migrate, rejects, status).
 
 Configuration comes from the environment: DATABASE_URL (or DB_SECRET_ARN), PII_KEYS (or
 PII_KEYS_SECRET_ARN), and the standard AWS variables. See docs/cli.md."""
@@ -49,112 +48,9 @@ examples:
   login-etl reveal k1:AbCd...                      # needs PII_KEYS
   login-etl migrate                                # needs DATABASE_URL
   login-etl rejects --limit 20
+  login-etl status --queue-url $Q                  # keeping up, falling behind, or stuck?
 
 exit status: 0 ok, 1 the work failed, 2 bad usage or configuration, 130 interrupted"""
-
-
-# --- argument types: each refuses a bad value with its own words, never echoing the value ------
-#: Upper bounds that keep a typo from asking for the impossible (memory, SQL integer ranges).
-MAX_BATCH_SIZE: Final = 10_000  # the event source mapping's limit
-MAX_SYNTHETIC: Final = 1_000_000
-MAX_LIMIT: Final = 10_000_000
-MAX_ROWS: Final = 1_000
-MAX_WINDOW_S: Final = 300  # the event source mapping's longest batching window
-# What botocore accepts as a region name (a DNS label), so a bad one is caught before any call.
-_REGION: Final = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
-
-
-def _whole(text: str, low: int, high: int | None = None) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a whole number") from None
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise argparse.ArgumentTypeError(f"must be {bound}")
-    return value
-
-
-def _decimal(text: str, low: float, high: float, unit: str = "") -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a number") from None
-    if not low <= value <= high:  # also refuses NaN
-        raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}{unit}")
-    return value
-
-
-def _positive(text: str) -> int:
-    return _whole(text, 1)
-
-
-def _batch_size(text: str) -> int:
-    return _whole(text, 1, MAX_BATCH_SIZE)
-
-
-def _synthetic(text: str) -> int:
-    return _whole(text, 0, MAX_SYNTHETIC)
-
-
-def _limit(text: str) -> int:
-    return _whole(text, 1, MAX_LIMIT)
-
-
-def _rows(text: str) -> int:
-    return _whole(text, 0, MAX_ROWS)
-
-
-def _seed(text: str) -> int:
-    return _whole(text, -(2**63), 2**63 - 1)
-
-
-def _port(text: str) -> int:
-    return _whole(text, 0, 65535)
-
-
-def _ratio(text: str) -> float:
-    return _decimal(text, 0, 1)
-
-
-def _seconds(text: str) -> float:
-    return _decimal(text, 0, MAX_WINDOW_S, " seconds")
-
-
-def _http_url(text: str, *, path: bool) -> str:
-    """An http(s) URL with a host (and a path, for a queue URL), as boto3 needs it."""
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise argparse.ArgumentTypeError("is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError("must be an http:// or https:// URL with a host")
-    if not text.isprintable() or any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError("must not contain spaces or control characters")
-    if path and parts.path.strip("/") == "":
-        raise argparse.ArgumentTypeError("must name a queue: https://sqs.REGION.amazonaws.com/ACCOUNT/NAME")
-    return text
-
-
-def _endpoint_url(text: str) -> str:
-    return _http_url(text, path=False)
-
-
-def _queue_url(text: str) -> str:
-    return _http_url(text, path=True)
-
-
-def _region(text: str) -> str:
-    if not _REGION.fullmatch(text):
-        raise argparse.ArgumentTypeError("must be an AWS region name such as us-east-1")
-    return text
-
-
-def _reason(text: str) -> str:
-    if text not in _REASON_CODES:
-        raise argparse.ArgumentTypeError(f"must be one of: {', '.join(_REASON_CODES)}")
-    return text
 
 
 def _version() -> str:
@@ -182,33 +78,33 @@ def _sub(
 
 def _queue_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--queue-url", required=True, type=_queue_url, metavar="URL", help="the SQS queue URL"
+        "--queue-url", required=True, type=argtypes.queue_url, metavar="URL", help="the SQS queue URL"
     )
     parser.add_argument(
         "--endpoint-url",
-        type=_endpoint_url,
+        type=argtypes.endpoint_url,
         metavar="URL",
         help="an SQS-compatible endpoint (LocalStack, moto); default: AWS (or AWS_ENDPOINT_URL)",
     )
     parser.add_argument(
         "--region",
-        type=_region,
+        type=argtypes.region,
         help="AWS region; default: the queue URL's, else AWS_REGION / AWS_DEFAULT_REGION / the profile's",
     )
 
 
 def _synth_options(parser: argparse.ArgumentParser, *, invalid: float, duplicate: float) -> None:
-    parser.add_argument("--seed", type=_seed, default=0, help="synthetic data seed (default 0)")
+    parser.add_argument("--seed", type=argtypes.seed, default=0, help="synthetic data seed (default 0)")
     parser.add_argument(
         "--invalid-ratio",
-        type=_ratio,
+        type=argtypes.ratio,
         default=invalid,
         metavar="R",
         help=f"share of malformed synthetic bodies, every reject reason in turn (default {invalid})",
     )
     parser.add_argument(
         "--duplicate-ratio",
-        type=_ratio,
+        type=argtypes.ratio,
         default=duplicate,
         metavar="R",
         help=f"share of synthetic bodies re-sent identically: each one a second row (default {duplicate})",
@@ -244,12 +140,21 @@ def build_parser() -> argparse.ArgumentParser:
     source = demo.add_mutually_exclusive_group()
     source.add_argument("--file", type=Path, metavar="F.ndjson", help="bodies to send, one per line")
     source.add_argument(
-        "--synthetic", type=_synthetic, metavar="N", help=f"N generated logins (at most {MAX_SYNTHETIC:,})"
+        "--synthetic",
+        type=argtypes.synthetic,
+        metavar="N",
+        help=f"N generated logins (at most {argtypes.MAX_SYNTHETIC:,})",
     )
     _synth_options(demo, invalid=0.01, duplicate=0.05)
-    demo.add_argument("--batch-size", type=_batch_size, default=10, metavar="N", help="1-10000 (default 10)")
-    demo.add_argument("--window", type=_seconds, default=0.0, metavar="S", help="batching window (default 0)")
-    demo.add_argument("--rows", type=_rows, default=5, metavar="N", help="masked rows to show (default 5)")
+    demo.add_argument(
+        "--batch-size", type=argtypes.batch_size, default=10, metavar="N", help="1-10000 (default 10)"
+    )
+    demo.add_argument(
+        "--window", type=argtypes.seconds, default=0.0, metavar="S", help="batching window (default 0)"
+    )
+    demo.add_argument(
+        "--rows", type=argtypes.rows, default=5, metavar="N", help="masked rows to show (default 5)"
+    )
     demo.add_argument("--verbose", action="store_true", help="show the handler's JSON log lines")
 
     drain = _sub(
@@ -274,10 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         func=_cmd_drain,
     )
     _queue_options(drain)
-    drain.add_argument("--batch-size", type=_batch_size, default=10, metavar="N", help="1-10000 (default 10)")
+    drain.add_argument(
+        "--batch-size", type=argtypes.batch_size, default=10, metavar="N", help="1-10000 (default 10)"
+    )
     drain.add_argument(
         "--window",
-        type=_seconds,
+        type=argtypes.seconds,
         default=0.0,
         metavar="S",
         help="batching window: the longest wait to fill a batch (default 0; >= 1 when batch size > 10)",
@@ -314,7 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     body_source = send.add_mutually_exclusive_group(required=True)
     body_source.add_argument("--file", type=Path, metavar="F.ndjson", help="bodies to send, one per line")
     body_source.add_argument(
-        "--synthetic", type=_synthetic, metavar="N", help=f"N generated logins (at most {MAX_SYNTHETIC:,})"
+        "--synthetic",
+        type=argtypes.synthetic,
+        metavar="N",
+        help=f"N generated logins (at most {argtypes.MAX_SYNTHETIC:,})",
     )
     _synth_options(send, invalid=0.0, duplicate=0.0)
 
@@ -325,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Print exactly one line per VALUE on stdout, in order: its plaintext. A value that does\n"
         "not decrypt prints an empty line there, and an error naming its position on stderr; the\n"
         "exit status is then 1. A plaintext containing a line break is printed as a JSON string.\n"
-        "An audit line (who, when, how many; never values) goes to stderr. Keys come from PII_KEYS\n"
-        "or PII_KEYS_SECRET_ARN; no database is needed.",
+        "Before any value is printed, an audit record (who: the STS caller, else the OS user; when;\n"
+        "how many and which key ids; never values) goes to the CloudWatch Logs group\n"
+        "LOGIN_ETL_AUDIT_LOG_GROUP if set (no record, no reveal), and to stderr. Keys come from\n"
+        "PII_KEYS or PII_KEYS_SECRET_ARN (the operator key secret); no database is needed.",
         "examples:\n"
         "  PII_KEYS='k1:...' login-etl reveal k1:3q2-7w... k1:Zm9v...\n"
         "  psql -Atc 'SELECT masked_ip FROM user_logins LIMIT 5' | login-etl reveal -",
@@ -335,15 +247,39 @@ def build_parser() -> argparse.ArgumentParser:
     reveal.add_argument("values", nargs="+", metavar="VALUE", help="masked values; - reads them from stdin")
     reveal.add_argument("--json", action="store_true", help="print every plaintext as a JSON string")
 
-    _sub(
+    migrate = _sub(
         subs,
         "migrate",
-        "create or upgrade the database schema (idempotent)",
+        "create or upgrade the database schema (idempotent); create or print the database roles",
         "Create the tables, or upgrade an exercise-style user_logins that has no message_id. Safe to\n"
         "run any time, even while functions run: it holds a Postgres advisory lock. Needs\n"
-        "DATABASE_URL (or DB_SECRET_ARN); no PII key.",
-        "examples:\n  DATABASE_URL=postgresql://me:secret@localhost:5432/logins login-etl migrate",
+        "DATABASE_URL (or DB_SECRET_ARN); no PII key.\n\n"
+        "Roles (docs/deployment.md): --print-roles prints the SQL for a migration role and a\n"
+        "least-privilege runtime role; --create-roles runs it as the (admin) DATABASE_URL user and\n"
+        "stops. Then run `login-etl migrate --runtime-role NAME` as the migration role: it migrates\n"
+        "and grants NAME exactly what the function needs.",
+        "examples:\n"
+        "  DATABASE_URL=postgresql://me:secret@localhost:5432/logins login-etl migrate\n"
+        '  login-etl migrate --print-roles | psql "$ADMIN_URL"\n'
+        "  DATABASE_URL=$MIGRATOR_URL login-etl migrate --runtime-role login_etl_runtime",
         func=_cmd_migrate,
+    )
+    roles = migrate.add_mutually_exclusive_group()
+    roles.add_argument("--print-roles", action="store_true", help="print the roles' SQL and exit")
+    roles.add_argument("--create-roles", action="store_true", help="create the roles (as an admin) and exit")
+    migrate.add_argument(
+        "--migration-role",
+        type=argtypes.role_name,
+        default=DEFAULT_MIGRATION_ROLE,
+        metavar="NAME",
+        help=f"the role that owns the schema (default {DEFAULT_MIGRATION_ROLE})",
+    )
+    migrate.add_argument(
+        "--runtime-role",
+        type=argtypes.role_name,
+        default=None,
+        metavar="NAME",
+        help=f"grant NAME the runtime privileges after migrating (roles default {DEFAULT_RUNTIME_ROLE})",
     )
 
     rejects = _sub(
@@ -360,16 +296,30 @@ def build_parser() -> argparse.ArgumentParser:
         "  login-etl rejects --replay --reason bad_app_version --queue-url $Q --endpoint-url http://localhost:4566",
         func=_cmd_rejects,
     )
-    rejects.add_argument("--limit", type=_limit, metavar="N", help="at most N rows (list default 50)")
+    rejects.add_argument("--limit", type=argtypes.limit, metavar="N", help="at most N rows (list default 50)")
     rejects.add_argument(
-        "--reason", type=_reason, metavar="CODE", help=f"only this reason: {', '.join(_REASON_CODES)}"
+        "--reason",
+        type=argtypes.reason,
+        metavar="CODE",
+        help=f"only this reason: {', '.join(argtypes.REASON_CODES)}",
     )
     rejects.add_argument("--replay", action="store_true", help="re-send the bodies (needs --queue-url)")
-    rejects.add_argument("--queue-url", type=_queue_url, metavar="URL", help="where --replay sends")
     rejects.add_argument(
-        "--endpoint-url", type=_endpoint_url, metavar="URL", help="an SQS-compatible endpoint for --replay"
+        "--show",
+        metavar="MESSAGE_ID",
+        help="decrypt one rejected body and print it as a JSON string (audited)",
     )
-    rejects.add_argument("--region", type=_region, help="AWS region for --replay")
+    rejects.add_argument("--queue-url", type=argtypes.queue_url, metavar="URL", help="where --replay sends")
+    rejects.add_argument(
+        "--endpoint-url",
+        type=argtypes.endpoint_url,
+        metavar="URL",
+        help="an SQS-compatible endpoint for --replay",
+    )
+    rejects.add_argument("--region", type=argtypes.region, help="AWS region for --replay")
+    from .status import register as register_status
+
+    register_status(subs, _sub)
     sqs_local = _sub(
         subs,
         "sqs-local",
@@ -384,7 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
         func=_cmd_sqs_local,
     )
     sqs_local.add_argument(
-        "--port", type=_port, default=0, metavar="N", help="port for the SQS API (default: a free one)"
+        "--port",
+        type=argtypes.port,
+        default=0,
+        metavar="N",
+        help="port for the SQS API (default: a free one)",
     )
     return parser
 
@@ -501,6 +455,7 @@ def _cmd_send(args: Any) -> int:
 
 
 def _cmd_reveal(args: Any) -> int:
+    from .audit import Auditor
     from .operator import keyring_from_env, reveal_values
 
     values: list[str] = []
@@ -515,15 +470,58 @@ def _cmd_reveal(args: Any) -> int:
             values.extend(line for line in text.split("\n") if line.strip())
         else:
             values.append(value)
-    failed = reveal_values(values, keyring_from_env(), sys.stdout, sys.stderr, as_json=args.json)
+    ring = keyring_from_env()
+    # The audit record goes out (and is flushed) before the first plaintext does.
+    Auditor(sys.stderr).record("reveal", values)
+    failed = reveal_values(values, ring, sys.stdout, sys.stderr, as_json=args.json)
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _cmd_migrate(_args: Any) -> int:
-    from .operator import db_runtime, migrate
+def _show_reject(message_id: str) -> int:
+    from login_etl.errors import RevealError
 
-    report = migrate(db_runtime(with_keys=False))
-    sys.stderr.write(f"migrate: {report.describe()}\n")
+    from .audit import Auditor
+    from .operator import db_runtime, show_reject
+
+    runtime = db_runtime(with_keys=True)
+    try:
+        body = show_reject(runtime, message_id, Auditor(sys.stderr))
+    except RevealError:
+        raise CliError("the stored body does not open under the key ring", exit_code=EXIT_FAILED) from None
+    finally:
+        runtime.store.close()
+    if body is None:
+        raise CliError(f"no rejected record has message id {message_id!r}", exit_code=EXIT_FAILED)
+    # A JSON string: a body is attacker-controlled, and escaping keeps control characters off the terminal.
+    sys.stdout.write(json.dumps(body) + "\n")
+    return EXIT_OK
+
+
+def _cmd_migrate(args: Any) -> int:
+    from .operator import create_roles, db_runtime, migrate
+    from .roles import create_roles_sql, runtime_grants_sql
+
+    runtime_role = args.runtime_role or DEFAULT_RUNTIME_ROLE
+    if args.print_roles:
+        sys.stdout.write("-- 1. As an administrator, in the target database:\n")
+        sys.stdout.write(create_roles_sql(args.migration_role, runtime_role))
+        sys.stdout.write(
+            f"-- 2. As {args.migration_role}: `login-etl migrate --runtime-role {runtime_role}`, which\n"
+            "--    creates the schema, then runs:\n"
+        )
+        sys.stdout.write(runtime_grants_sql(runtime_role))
+        return EXIT_OK
+    if args.create_roles:
+        create_roles(db_runtime(with_keys=False), args.migration_role, runtime_role)
+        sys.stderr.write(
+            f"migrate: roles {args.migration_role} and {runtime_role} exist; set their passwords (or "
+            f"GRANT rds_iam), then run `login-etl migrate --runtime-role {runtime_role}` as "
+            f"{args.migration_role}\n"
+        )
+        return EXIT_OK
+    report = migrate(db_runtime(with_keys=False), runtime_role=args.runtime_role)
+    granted = f"; {args.runtime_role} has the runtime grants" if args.runtime_role else ""
+    sys.stderr.write(f"migrate: {report.describe()}{granted}\n")
     return EXIT_OK
 
 
@@ -539,8 +537,13 @@ def _cmd_sqs_local(args: Any) -> int:
 
 
 def _cmd_rejects(args: Any) -> int:
+    from .audit import Auditor
     from .operator import db_runtime, list_rejects, replay_rejects
 
+    if args.show is not None:
+        if args.replay:
+            raise CliError("--show and --replay go separately")
+        return _show_reject(args.show)
     if not args.replay:
         if args.queue_url or args.endpoint_url:
             raise CliError("--queue-url and --endpoint-url go with --replay")
@@ -560,7 +563,12 @@ def _cmd_rejects(args: Any) -> int:
 
     sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
     result = replay_rejects(
-        db_runtime(with_keys=True), sqs, args.queue_url, limit=args.limit, reason=args.reason
+        db_runtime(with_keys=True),
+        sqs,
+        args.queue_url,
+        limit=args.limit,
+        reason=args.reason,
+        auditor=Auditor(sys.stderr),
     )
     for line in result.errors:
         sys.stderr.write(f"error: {line}\n")

@@ -6,21 +6,22 @@ Each builds its configuration with ``login_etl.config`` and talks to the databas
 
 from __future__ import annotations
 
-import getpass
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, TextIO
 
 from login_etl.config import DbSettings, PiiSettings, Settings
-from login_etl.constants import AD_BODY
 from login_etl.errors import RevealError
 from login_etl.pii import KeyRing
+from login_etl.rejected import open_body
 from login_etl.runtime import Runtime
+from login_etl.store import text_array
 
+from .audit import Auditor
 from .environment import db_settings, pii_settings
 from .errors import json_string
+from .roles import create_roles_sql, runtime_grants_sql
 from .sender import Attributes, send_bodies
 
 __all__ = [
@@ -28,12 +29,14 @@ __all__ = [
     "MigrateReport",
     "RejectSummary",
     "ReplayResult",
+    "create_roles",
     "db_runtime",
     "keyring_from_env",
     "list_rejects",
     "migrate",
     "replay_rejects",
     "reveal_values",
+    "show_reject",
 ]
 
 #: Message attribute naming the rejected message a replayed one came from (the handler ignores it).
@@ -47,14 +50,6 @@ def keyring_from_env() -> KeyRing:
     return Runtime(Settings(db=DbSettings(), pii=pii_settings())).keyring()
 
 
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
 def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO, *, as_json: bool) -> int:
     """Print one line per value on ``out``, in order; return how many did not decrypt.
 
@@ -63,7 +58,8 @@ def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO
     non-printable character (a line break, a terminal escape, VT, U+2028...) is printed as a JSON
     string with those escaped, so one value is always one line and cannot drive the terminal; so
     is one that starts with ``"``, so a line that starts with ``"`` is always JSON. ``as_json``
-    prints every value that way. The audit line (who, when, how many; never values) goes to ``err``.
+    prints every value that way. The caller writes the audit record first (``audit.Auditor``);
+    the closing tally (how many revealed, how many failed; never values) goes to ``err``.
     """
     failed = 0
     for position, value in enumerate(values, start=1):
@@ -79,11 +75,7 @@ def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO
         else:
             out.write(plain + "\n")
     out.flush()
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    err.write(
-        f"audit: reveal by {_who()} at {stamp}: {len(values)} value(s), "
-        f"{len(values) - failed} revealed, {failed} failed\n"
-    )
+    err.write(f"reveal: {len(values)} value(s), {len(values) - failed} revealed, {failed} failed\n")
     return failed
 
 
@@ -104,39 +96,57 @@ class MigrateReport:
     """What a migration changed, so ``migrate`` can say so instead of a blanket "up to date"."""
 
     created: tuple[str, ...]
-    upgraded: bool  # an exercise-style user_logins got its message_id column
+    added_columns: tuple[str, ...]  # to an existing user_logins (an exercise-style or older table)
 
     def describe(self) -> str:
         done = []
         if self.created:
             done.append("created " + ", ".join(self.created))
-        if self.upgraded:
-            done.append("upgraded user_logins (added message_id, filled as legacy:<uuid>)")
+        if self.added_columns:
+            done.append(f"upgraded user_logins (added {', '.join(self.added_columns)})")
         return "; ".join(done) if done else "the schema was already up to date: nothing to do"
 
 
-def _schema_state(runtime: Runtime) -> tuple[set[str], bool]:
-    """The schema tables present in the current schema, and whether user_logins has message_id."""
+def _schema_state(runtime: Runtime) -> dict[str, set[str]]:
+    """The schema's tables present in the current schema, each with its columns."""
     rows = runtime.store.query(
-        "SELECT table_name, bool_or(column_name = 'message_id') FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND table_name = ANY(CAST(:names AS text[])) "
-        "GROUP BY table_name",
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = ANY(CAST(:names AS text[]))",
         names=list(SCHEMA_TABLES),
     )
-    present = {str(name): bool(has_id) for name, has_id in rows}
-    return set(present), present.get("user_logins", False)
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(str(table), set()).add(str(column))
+    return tables
 
 
-def migrate(runtime: Runtime) -> MigrateReport:
-    """Create or upgrade the schema: idempotent, and safe alongside running functions."""
+def migrate(runtime: Runtime, *, runtime_role: str | None = None) -> MigrateReport:
+    """Create or upgrade the schema: idempotent, and safe alongside running functions.
+
+    With ``runtime_role``, the connected user (the table owner) then grants that role exactly the
+    runtime privileges (``roles.RUNTIME_GRANTS``), revoking anything wider. Returns what changed.
+    """
     try:
-        before, had_id = _schema_state(runtime)
+        before = _schema_state(runtime)
         runtime.store.migrate()
-        after, has_id = _schema_state(runtime)
+        after = _schema_state(runtime)
+        if runtime_role is not None:
+            runtime.store.query(runtime_grants_sql(runtime_role))
     finally:
         runtime.store.close()
     created = tuple(name for name in SCHEMA_TABLES if name in after and name not in before)
-    return MigrateReport(created=created, upgraded="user_logins" in before and not had_id and has_id)
+    added: tuple[str, ...] = ()
+    if "user_logins" in before:
+        added = tuple(sorted(after.get("user_logins", set()) - before["user_logins"]))
+    return MigrateReport(created=created, added_columns=added)
+
+
+def create_roles(runtime: Runtime, migration_role: str, runtime_role: str) -> None:
+    """Create both roles and their schema rights, as the connected (administrator) user."""
+    try:
+        runtime.store.query(create_roles_sql(migration_role, runtime_role))
+    finally:
+        runtime.store.close()
 
 
 @dataclass(frozen=True)
@@ -163,6 +173,21 @@ def list_rejects(runtime: Runtime, *, limit: int, reason: str | None) -> list[Re
     return [RejectSummary(*row) for row in rows]
 
 
+def show_reject(runtime: Runtime, message_id: str, auditor: Auditor) -> str | None:
+    """The decrypted body of one rejected record (None if there is none), audited before decrypting.
+
+    Raises ``RevealError`` when the stored body does not open under the key ring for this row.
+    """
+    rows = runtime.store.query(
+        "SELECT body_encrypted FROM user_logins_rejected WHERE message_id = :m", m=message_id
+    )
+    if not rows:
+        return None
+    sealed: str = rows[0][0]
+    auditor.record("show-reject", [sealed], message_id=message_id)
+    return open_body(runtime.keyring(), sealed, message_id)
+
+
 @dataclass
 class ReplayResult:
     """``replayed`` were sent and deleted from user_logins_rejected; ``failed`` were kept."""
@@ -180,7 +205,7 @@ def _pick_chunk(runtime: Runtime, reason: str | None, skip: Iterable[str], size:
         "SELECT message_id, body_encrypted FROM user_logins_rejected "
         f"WHERE NOT (message_id = ANY(CAST(:skip AS varchar[]))) {where} "
         "ORDER BY rejected_at, message_id LIMIT :size FOR UPDATE SKIP LOCKED",
-        skip=list(skip),
+        skip=text_array(skip),
         size=size,
         **params,
     )
@@ -195,7 +220,13 @@ def _replay_attributes(ids: Sequence[str]) -> Callable[[int], Attributes]:
 
 
 def replay_rejects(
-    runtime: Runtime, sqs: Any, queue_url: str, *, limit: int | None, reason: str | None
+    runtime: Runtime,
+    sqs: Any,
+    queue_url: str,
+    *,
+    limit: int | None,
+    reason: str | None,
+    auditor: Auditor,
 ) -> ReplayResult:
     """Decrypt rejected bodies and send them to ``queue_url``, oldest first, 10 per chunk.
 
@@ -204,6 +235,7 @@ def replay_rejects(
     it in place (it may then be sent once more: at least once, like SQS itself). Rows that do not
     decrypt or that SQS refuses stay in the table, are reported, and are not retried in this run.
     Each replayed message carries the ``login_etl_replay_of`` attribute naming the original id.
+    Each chunk's audit record (count and key ids, never a body) is written before it is decrypted.
     """
     ring = runtime.keyring()
     store = runtime.store
@@ -217,11 +249,12 @@ def replay_rejects(
             if not rows:
                 store.query("COMMIT")
                 break
+            auditor.record("replay", [encrypted for _, encrypted in rows], reason=reason)
             ids: list[str] = []
             bodies: list[str] = []
             for message_id, encrypted in rows:
                 try:
-                    body = ring.unmask(encrypted, AD_BODY)
+                    body = open_body(ring, encrypted, message_id)
                     body.encode("utf-8")  # lone surrogates cannot travel through SQS
                 except (RevealError, UnicodeEncodeError):
                     result.fail(message_id, "the stored body does not decrypt under the key ring")
@@ -237,7 +270,7 @@ def replay_rejects(
             if done:
                 store.query(
                     "DELETE FROM user_logins_rejected WHERE message_id = ANY(CAST(:ids AS varchar[]))",
-                    ids=done,
+                    ids=text_array(done),
                 )
             store.query("COMMIT")
             result.replayed += len(done)

@@ -3,12 +3,14 @@
 The shape follows Powertools' "custom partial processor": process each record, then do the bulk
 work once at the end. Failure classes come from the types raised below us:
 
-- ``RecordRejectedError`` (bad data): acknowledged, kept encrypted in ``user_logins_rejected``;
+- ``RecordRejectedError`` (bad data, in the body, an envelope or an attribute): acknowledged,
+  kept encrypted in ``user_logins_rejected``; anything else raised while handling one record is
+  a bug, but it stays that record's: a reject with reason ``unprocessable``;
 - ``RowRefusedError`` (the database refused one row): that row is rejected, the rest inserted;
 - ``TransientStoreError``: nothing was committed, every record is reported failed and SQS
   redelivers it. Transient failures are batch-wide, so for a FIFO queue every later record of
   every message group is failed too, and order holds;
-- anything else is a bug and propagates.
+- anything else raised by the store is a bug and propagates.
 
 Accounting always holds: received = inserted + duplicates + rejected + failed.
 """
@@ -22,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from .constants import AD_BODY, AD_DEVICE_ID, AD_IP, MAX_MESSAGE_ID_CHARS, Reason
+from .constants import AD_DEVICE_ID, AD_IP, MAX_MESSAGE_ID_CHARS, MAX_SENT_TIMESTAMP_MS, Reason
 from .errors import MalformedEventError, RecordRejectedError, RowRefusedError, TransientStoreError
 from .pii import KeyRing
 from .records import parse_login
+from .rejected import seal_body
 from .store import LoginRow, PgStore, RejectRow
 from .types import BatchResponse, SQSRecord
 
@@ -71,7 +74,9 @@ def check_event(event: object) -> list[SQSRecord]:
     """The event's records, or ``MalformedEventError`` when it is not an SQS event.
 
     Failures can only be reported by ``messageId``, and AWS fails the whole batch on a bad one, so
-    a record without a usable id makes the event itself untrustworthy.
+    a record without a usable id makes the event itself untrustworthy. Usable means what
+    ``user_logins.message_id`` stores verbatim: 1-128 printable ASCII characters, spaces, quotes
+    and backslashes included.
     """
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
         raise MalformedEventError("the event is not an SQS event: it has no Records list")
@@ -85,7 +90,6 @@ def check_event(event: object) -> list[SQSRecord]:
             or not 0 < len(mid) <= MAX_MESSAGE_ID_CHARS
             or not mid.isascii()
             or not mid.isprintable()
-            or mid.strip() != mid
         ):
             raise MalformedEventError(f"record {position} has no usable messageId")
     return records
@@ -99,6 +103,7 @@ class _Days:
         self._cache: dict[int, str] = {}
 
     def date_of(self, record: SQSRecord) -> str:
+        """The row's ``create_date``; ``RecordRejectedError`` when SentTimestamp is unusable."""
         sent = _sent_ms(record)
         if sent is None:
             return datetime.now(UTC).date().isoformat()
@@ -110,26 +115,54 @@ class _Days:
 
 
 def _sent_ms(record: SQSRecord) -> int | None:
-    attributes = record.get("attributes")
-    raw = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
-    if isinstance(raw, str) and raw.isdigit() and len(raw) <= 15:
-        return int(raw)
-    return None
+    """SentTimestamp in epoch ms; None when absent (the processing date is used instead).
+
+    A present but unusable value is the record's problem, not the batch's: ``bad_attribute``.
+    Only ASCII digits count (``str.isdigit`` also accepts a superscript two or an Arabic-Indic
+    digit), and only instants up to the year 9999, the last that Python's dates hold.
+    """
+    attributes: object = record.get("attributes")
+    if attributes is None:
+        return None
+    if not isinstance(attributes, dict):
+        raise RecordRejectedError(Reason.BAD_ATTRIBUTE.value, "attributes is not an object")
+    raw = attributes.get("SentTimestamp")
+    if raw is None:
+        return None
+    if isinstance(raw, str) and 0 < len(raw) <= 15 and raw.isascii() and raw.isdigit():
+        ms = int(raw)
+        if ms <= MAX_SENT_TIMESTAMP_MS:
+            return ms
+    raise RecordRejectedError(
+        Reason.BAD_ATTRIBUTE.value, "SentTimestamp is not epoch milliseconds in the years 1970-9999"
+    )
 
 
 def _sent_at(record: SQSRecord) -> datetime | None:
-    ms = _sent_ms(record)
+    """The reject row's ``sent_at``; an unusable SentTimestamp is simply not kept there."""
+    try:
+        ms = _sent_ms(record)
+    except RecordRejectedError:
+        return None
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _source_arn(record: SQSRecord) -> str | None:
+    """The reject row's ``source_arn``, when it is text PostgreSQL can store (no NUL, valid
+    UTF-8); a real ARN always is, and a hand-made event's garbage must not fail the insert."""
     arn = record.get("eventSourceARN")
-    return arn if isinstance(arn, str) else None
+    if not isinstance(arn, str) or "\x00" in arn:
+        return None
+    try:
+        arn.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return arn
 
 
 def _reject_row(record: SQSRecord, reason: str, detail: str, ring: KeyRing) -> RejectRow:
     body = record.get("body")
-    encrypted = ring.mask(body if isinstance(body, str) else "", AD_BODY)
+    encrypted = seal_body(ring, body if isinstance(body, str) else "", record["messageId"])
     return RejectRow(record["messageId"], reason, detail, encrypted, _sent_at(record), _source_arn(record))
 
 
@@ -149,12 +182,7 @@ def process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -
     for record in records:
         try:
             user_id, device_type, ip, device_id, locale, app_version = parse_login(record.get("body"))
-        except RecordRejectedError as err:
-            rejects.append(_reject_row(record, err.reason, err.detail, ring))
-            outcome.rejected_by_reason[err.reason] += 1
-            continue
-        add_row(
-            LoginRow(
+            row = LoginRow(
                 user_id,
                 device_type,
                 mask(ip, AD_IP),
@@ -164,7 +192,16 @@ def process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -
                 date_of(record),
                 record["messageId"],
             )
-        )
+        except RecordRejectedError as err:
+            rejects.append(_reject_row(record, err.reason, err.detail, ring))
+            outcome.rejected_by_reason[err.reason] += 1
+            continue
+        except Exception as err:  # noqa: BLE001 - one record's bug must not fail its neighbours
+            detail = f"handling the record raised {type(err).__name__}"
+            rejects.append(_reject_row(record, Reason.UNPROCESSABLE.value, detail, ring))
+            outcome.rejected_by_reason[Reason.UNPROCESSABLE.value] += 1
+            continue
+        add_row(row)
         add_record(record)
     written = time.perf_counter()
     outcome.transform_ms = (written - started) * 1000

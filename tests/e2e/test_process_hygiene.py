@@ -157,7 +157,7 @@ def test_migrate_says_it_upgraded_an_exercise_table(cli_env: dict[str, str], pg_
         assert result.returncode == 0, result.stderr
         assert result.stderr.strip() == (
             "migrate: created user_logins_rejected, user_logins_staging; "
-            "upgraded user_logins (added message_id, filled as legacy:<uuid>)"
+            "upgraded user_logins (added loaded_at, message_id)"
         )
         [[message_id]] = legacy.query("SELECT message_id FROM user_logins WHERE user_id = 'old-row'")
         assert message_id.startswith("legacy:")

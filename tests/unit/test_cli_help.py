@@ -9,7 +9,7 @@ import pytest
 from login_etl_cli.main import build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
-COMMANDS = ("demo", "drain", "send", "reveal", "migrate", "rejects", "sqs-local")
+COMMANDS = ("demo", "drain", "send", "reveal", "migrate", "rejects", "status", "sqs-local")
 Q = "http://127.0.0.1:9/123456789012/q"
 
 

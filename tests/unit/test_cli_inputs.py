@@ -24,6 +24,7 @@ import pytest
 from conftest import new_key_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from login_etl_cli import argtypes, status
 from login_etl_cli import main as cli
 
 LOGIN_ETL = str(Path(sys.executable).with_name("login-etl"))
@@ -34,15 +35,15 @@ Q = f"{NOWHERE}/123456789012/q"
 
 # Bad values for each checked type of option value.
 BAD: dict[Callable[[str], Any], list[str]] = {
-    cli._batch_size: ["", "0", "-1", "10001", "1.5", "nan", "ten", "1e3"],
-    cli._seconds: ["", "-0.1", "301", "nan", "inf", "-inf", "1e999", "soon"],
-    cli._ratio: ["", "-0.01", "1.01", "nan", "inf", "half"],
-    cli._synthetic: ["", "-1", "1000001", "1.5", "many", "9" * 5000],
-    cli._limit: ["", "0", "-1", "10000001", "all"],
-    cli._rows: ["", "-1", "1001", "some"],
-    cli._seed: ["", "seed", "1.5", str(2**63 + 5), "9" * 5000],
-    cli._port: ["", "-1", "65536", "http"],
-    cli._queue_url: [
+    argtypes.batch_size: ["", "0", "-1", "10001", "1.5", "nan", "ten", "1e3"],
+    argtypes.seconds: ["", "-0.1", "301", "nan", "inf", "-inf", "1e999", "soon"],
+    argtypes.ratio: ["", "-0.01", "1.01", "nan", "inf", "half"],
+    argtypes.synthetic: ["", "-1", "1000001", "1.5", "many", "9" * 5000],
+    argtypes.limit: ["", "0", "-1", "10000001", "all"],
+    argtypes.rows: ["", "-1", "1001", "some"],
+    argtypes.seed: ["", "seed", "1.5", str(2**63 + 5), "9" * 5000],
+    argtypes.port: ["", "-1", "65536", "http"],
+    argtypes.queue_url: [
         "",
         "q",
         "localhost:4566/1/q",
@@ -54,7 +55,7 @@ BAD: dict[Callable[[str], Any], list[str]] = {
         "http://host/1/q\n",
         "http://host/1/\x1b[31mq",
     ],
-    cli._endpoint_url: [
+    argtypes.endpoint_url: [
         "",
         "localhost:4566",
         "127.0.0.1:4566",
@@ -64,11 +65,13 @@ BAD: dict[Callable[[str], Any], list[str]] = {
         "http://host\u2028",
         "http:// host",
     ],
-    cli._region: ["", "us east 1", "-us-east-1", "x" * 64, "us-east-1\n", "eu_west_1"],
-    cli._reason: ["", "bad-ip", "BAD_IP", "bad ip", "valid"],
+    argtypes.region: ["", "us east 1", "-us-east-1", "x" * 64, "us-east-1\n", "eu_west_1"],
+    argtypes.reason: ["", "bad-ip", "BAD_IP", "bad ip", "valid"],
+    argtypes.role_name: ["", "Admin", "1role", "role-name", "x" * 64, "role;drop"],
+    status._days: ["", "0", "367", "-1", "week", "9" * 5000],
 }
 # Options whose value is free-form by nature, checked where it is used (the post-parse table).
-FREE_FORM = {"--file"}
+FREE_FORM = {"--file", "--show"}  # a path; a message id (any text is a valid lookup)
 # A valid command line for each command, to which one bad option is appended.
 BASE = {
     "demo": ["demo"],
@@ -77,6 +80,7 @@ BASE = {
     "reveal": ["reveal", "k1:x"],
     "migrate": ["migrate"],
     "rejects": ["rejects"],
+    "status": ["status"],
     "sqs-local": ["sqs-local"],
 }
 
@@ -131,7 +135,15 @@ def test_every_option_value_is_checked() -> None:
     """A new option that takes a value must get a checked type (and bad values above)."""
     unchecked = [(c, o) for c, o, t in CHECKED if t not in BAD]
     assert unchecked == []
-    assert {c for c, _, _ in CHECKED} >= {"demo", "drain", "send", "rejects", "sqs-local"}
+    assert {c for c, _, _ in CHECKED} >= {
+        "demo",
+        "drain",
+        "send",
+        "migrate",
+        "rejects",
+        "status",
+        "sqs-local",
+    }
 
 
 @pytest.mark.parametrize(("command", "option", "value"), CASES)
@@ -141,7 +153,7 @@ def test_a_bad_option_value_is_exit_2_and_one_line_naming_the_option(
     line = parse_fails([*BASE[command], f"{option}={value}"])
 
     assert f"argument {option}" in line
-    assert repr(value) not in line, "the value is not echoed (argparse's own messages quote it)"
+    assert line.isprintable(), "a value echoed in a message is escaped, never raw"
 
 
 @pytest.mark.parametrize("command", sorted(BASE))

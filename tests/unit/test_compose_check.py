@@ -1,5 +1,6 @@
 """The compose targets say what is wrong when `docker compose` is not Compose v2, instead of
-Docker's own "unknown shorthand flag: 'd' in -d", and run nothing else.
+Docker's own "unknown shorthand flag: 'd' in -d", and run nothing else (LocalStack's compose mode:
+a Docker engine answers, its Compose plugin does not).
 
 A fake `docker` / `docker-compose` on PATH stands in for each installation a newcomer may have;
 it records how it was called, so the test sees that `compose up` was never attempted.
@@ -38,7 +39,7 @@ def fake(bin_dir: Path, name: str, version_output: str, status: int, log: Path) 
 
 def make(target: str, bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
-    argv = ["make", "--no-print-directory", target, *args]
+    argv = ["make", "--no-print-directory", target, "LOCALSTACK_MODE=compose", *args]
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
 
 
