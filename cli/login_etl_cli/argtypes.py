@@ -27,6 +27,7 @@ __all__ = [
     "MAX_WINDOW_S",
     "REASON_CODES",
     "REGION_NAME",
+    "add_queue_options",
     "batch_size",
     "endpoint_url",
     "limit",
@@ -146,3 +147,19 @@ def reason(text: str) -> str:
     if text not in REASON_CODES:
         raise argparse.ArgumentTypeError(f"must be one of: {', '.join(REASON_CODES)}")
     return text
+
+
+def add_queue_options(parser: argparse.ArgumentParser, *, required: bool, queue_help: str) -> None:
+    """``--queue-url``, ``--endpoint-url`` and ``--region``, checked, as every SQS command has them."""
+    parser.add_argument("--queue-url", required=required, type=queue_url, metavar="URL", help=queue_help)
+    parser.add_argument(
+        "--endpoint-url",
+        type=endpoint_url,
+        metavar="URL",
+        help="an SQS-compatible endpoint (LocalStack, moto); default: AWS (or AWS_ENDPOINT_URL)",
+    )
+    parser.add_argument(
+        "--region",
+        type=region,
+        help="AWS region; default: the queue URL's, else AWS_REGION / AWS_DEFAULT_REGION / the profile's",
+    )

@@ -76,23 +76,6 @@ def _sub(
     return parser
 
 
-def _queue_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--queue-url", required=True, type=argtypes.queue_url, metavar="URL", help="the SQS queue URL"
-    )
-    parser.add_argument(
-        "--endpoint-url",
-        type=argtypes.endpoint_url,
-        metavar="URL",
-        help="an SQS-compatible endpoint (LocalStack, moto); default: AWS (or AWS_ENDPOINT_URL)",
-    )
-    parser.add_argument(
-        "--region",
-        type=argtypes.region,
-        help="AWS region; default: the queue URL's, else AWS_REGION / AWS_DEFAULT_REGION / the profile's",
-    )
-
-
 def _synth_options(parser: argparse.ArgumentParser, *, invalid: float, duplicate: float) -> None:
     parser.add_argument("--seed", type=argtypes.seed, default=0, help="synthetic data seed (default 0)")
     parser.add_argument(
@@ -178,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "      --batch-size 100 --window 2 --forever                 # AWS\n",
         func=_cmd_drain,
     )
-    _queue_options(drain)
+    argtypes.add_queue_options(drain, required=True, queue_help="the SQS queue URL")
     drain.add_argument(
         "--batch-size", type=argtypes.batch_size, default=10, metavar="N", help="1-10000 (default 10)"
     )
@@ -217,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         "      --invalid-ratio 0.02 --duplicate-ratio 0.1 --seed 7",
         func=_cmd_send,
     )
-    _queue_options(send)
+    argtypes.add_queue_options(send, required=True, queue_help="the SQS queue URL")
     body_source = send.add_mutually_exclusive_group(required=True)
     body_source.add_argument("--file", type=Path, metavar="F.ndjson", help="bodies to send, one per line")
     body_source.add_argument(
@@ -309,14 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MESSAGE_ID",
         help="decrypt one rejected body and print it as a JSON string (audited)",
     )
-    rejects.add_argument("--queue-url", type=argtypes.queue_url, metavar="URL", help="where --replay sends")
-    rejects.add_argument(
-        "--endpoint-url",
-        type=argtypes.endpoint_url,
-        metavar="URL",
-        help="an SQS-compatible endpoint for --replay",
-    )
-    rejects.add_argument("--region", type=argtypes.region, help="AWS region for --replay")
+    argtypes.add_queue_options(rejects, required=False, queue_help="where --replay sends")
     from .status import register as register_status
 
     register_status(subs, _sub)

@@ -367,20 +367,8 @@ def register(subs: Any, sub: Callable[..., argparse.ArgumentParser]) -> None:
         "--days", type=_days, metavar="N", help="per day for the last N days (default: per hour, 24 h)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument(
-        "--queue-url",
-        type=argtypes.queue_url,
-        metavar="URL",
-        help="also read this queue, its DLQ and its oldest message age",
-    )
-    parser.add_argument(
-        "--endpoint-url",
-        type=argtypes.endpoint_url,
-        metavar="URL",
-        help="an AWS-compatible endpoint (LocalStack, moto)",
-    )
-    parser.add_argument(
-        "--region", type=argtypes.region, help="AWS region; default: the queue URL's, else AWS_REGION"
+    argtypes.add_queue_options(
+        parser, required=False, queue_help="also read this queue, its DLQ and its oldest message age"
     )
 
 

@@ -12,6 +12,7 @@ Processes are found by an environment marker each test sets (``support.leftovers
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import signal
@@ -50,30 +51,36 @@ def read_until(stream: IO[str], marker: str, seen: list[str]) -> None:
     raise AssertionError(f"{marker!r} never came: {''.join(seen)}")
 
 
+@contextlib.contextmanager
+def running(argv: list[str], env: dict[str, str], *, stdout: int) -> Iterator[subprocess.Popen[str]]:
+    """A started command, killed on the way out if the test did not end it."""
+    proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def sigterm(proc: subprocess.Popen[str], *, timeout_s: float) -> str:
+    """Send SIGTERM, wait for the exit, return what is left of stderr."""
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=timeout_s)
+    return rest
+
+
 def postmasters(env: dict[str, str]) -> list[tuple[int, str]]:
     return [p for p in survivors_after(env[MARK], grace_s=0, name=MARK) if "postgres" in p[1]]
 
 
 def test_demo_killed_with_sigterm_stops_its_embedded_postgres(marked_env: dict[str, str]) -> None:
-    proc = subprocess.Popen(
-        [LOGIN_ETL, "demo", "--synthetic", "50000"],
-        env=marked_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     seen: list[str] = []
-    try:
+    with running([LOGIN_ETL, "demo", "--synthetic", "50000"], marked_env, stdout=subprocess.DEVNULL) as proc:
         assert proc.stderr is not None
         read_until(proc.stderr, "starting an in-process SQS API", seen)  # Postgres is up by now
         assert postmasters(marked_env), "the demo's embedded PostgreSQL should be running"
-
-        proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        rest = sigterm(proc, timeout_s=120)
 
     assert proc.returncode == 130, "".join(seen) + rest
     assert rest.strip().splitlines()[-1] == "error: interrupted; everything this command started was stopped"
@@ -82,11 +89,8 @@ def test_demo_killed_with_sigterm_stops_its_embedded_postgres(marked_env: dict[s
 
 
 def test_sqs_local_commands_work_as_printed_and_sigterm_stops_everything(marked_env: dict[str, str]) -> None:
-    proc = subprocess.Popen(
-        [LOGIN_ETL, "sqs-local"], env=marked_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
     printed: list[str] = []
-    try:
+    with running([LOGIN_ETL, "sqs-local"], marked_env, stdout=subprocess.PIPE) as proc:
         assert proc.stdout is not None
         read_until(proc.stdout, "# then, for example:", printed)
         commands = [proc.stdout.readline() for _ in range(4)]
@@ -128,13 +132,7 @@ def test_sqs_local_commands_work_as_printed_and_sigterm_stops_everything(marked_
         assert row.split("\t")[2:4] == ["missing_field", "user_id"]
         assert replayed.stderr.strip().splitlines()[-1] == "replayed=1 failed=0"
         assert postmasters(marked_env)
-
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        err = sigterm(proc, timeout_s=60)
 
     assert proc.returncode == 0, err
     assert err.strip().splitlines()[-1] == "sqs-local: stopped; everything it started is gone"
