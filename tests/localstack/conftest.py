@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -112,6 +113,9 @@ def tier() -> Iterator[Tier]:
             "LOGIN_ETL_DB_USER": "postgres",
             "LOGIN_ETL_DB_PASSWORD": password,
             "LOGIN_ETL_DB_NAME": "login_etl",
+            # After a failed batch LocalStack's poller backs off 2, 4, 8 ... up to 60 s; the outage
+            # test needs a dozen failed polls, so its backoff is capped at 4 s here (test only).
+            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_ERROR_SEC": "4",
         }
         process = host.start(rie, port, state, hook_env)
         # The user's command, pointed at this LocalStack.
@@ -137,8 +141,7 @@ def tier() -> Iterator[Tier]:
         yield Tier(url, cluster, "login_etl", outputs | {"_status": stack["StackStatus"]}, output)
     finally:
         if process is not None:
-            host.stop(process.pid)
+            left = host.stop(process.pid)
+            assert not left, f"LocalStack processes left running: {left}"
         cluster.destroy()
-        import shutil
-
         shutil.rmtree(state, ignore_errors=True)

@@ -44,6 +44,20 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float 
         time.sleep(every)
 
 
+def wait_until_equal(what: str, observe: Callable[[], Any], expected: Any, timeout: float) -> None:
+    """Poll observe() until it returns expected; a timeout names the last value seen."""
+    seen: list[Any] = [None]
+
+    def check() -> bool:
+        seen[0] = observe()
+        return bool(seen[0] == expected)
+
+    try:
+        wait_for(what, check, timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last seen {seen[0]!r}, expected {expected!r}") from None
+
+
 def depth(tier: Tier, queue_url: str) -> int:
     attrs = tier.client("sqs").get_queue_attributes(
         QueueUrl=queue_url,
@@ -181,12 +195,17 @@ def test_log_group_and_outputs(tier: Tier) -> None:
 
 # --- the function, run by LocalStack's own event source mapping ----------------------------------
 def test_exercise_data_lands_through_localstacks_poller(tier: Tier) -> None:
-    send(tier, "--file", str(EXERCISE))
-    wait_for(
-        "99 rows, 1 reject and empty queues",
-        lambda: landed(tier) == (99, 1, 0, 0),
-        timeout=180,
+    # The README's command: it reads QueueUrl from the stack's outputs, then `login-etl send`.
+    done = subprocess.run(
+        ["make", "--no-print-directory", "send", f"LOCALSTACK_URL={tier.url}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"sending data/exercise_logins.ndjson to {tier.outputs['QueueUrl']}" in done.stdout
+    wait_until_equal("(rows, rejects, queue, DLQ)", lambda: landed(tier), (99, 1, 0, 0), timeout=180)
     time.sleep(3)  # nothing more arrives: no redelivery, no late duplicate
     assert landed(tier) == (99, 1, 0, 0)
 
@@ -241,7 +260,7 @@ def test_database_down_moves_messages_to_the_dlq_and_writes_nothing(tier: Tier) 
     tier.cluster.stop()
     try:
         send(tier, "--synthetic", "20", "--seed", "91")
-        wait_for("20 messages in the DLQ", lambda: depth(tier, dlq) == 20, timeout=240, every=2)
+        wait_until_equal("(queue, DLQ)", lambda: (depth(tier, queue), depth(tier, dlq)), (0, 20), timeout=240)
         assert depth(tier, queue) == 0
     finally:
         sqs.set_queue_attributes(QueueUrl=queue, Attributes=deployed)
@@ -257,10 +276,6 @@ def test_redrive_after_restart_lands_every_message_exactly_once(tier: Tier) -> N
         QueueUrl=tier.outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
     sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=tier.outputs["QueueArn"])
-    wait_for(
-        "the 20 redriven messages as rows, empty queues",
-        lambda: landed(tier) == (119, 1, 0, 0),
-        timeout=180,
-    )
+    wait_until_equal("(rows, rejects, queue, DLQ)", lambda: landed(tier), (119, 1, 0, 0), timeout=180)
     time.sleep(3)  # and no late duplicate
     assert landed(tier) == (119, 1, 0, 0)
