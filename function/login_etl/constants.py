@@ -39,7 +39,8 @@ CONFIG_ENV_VARS: Final = (
     ENV_AUTO_MIGRATE,
 )
 
-SSL_MODES: Final = ("disable", "require", "verify-full")
+#: Weakest to strictest: when DB_SSLMODE and DATABASE_URL's sslmode differ, the later one wins.
+SSL_MODES: Final = ("disable", "require", "verify-ca", "verify-full")
 
 # Set by the platform, never by the template: how the code tells a real Lambda from a local one.
 ENV_AWS_LAMBDA_FUNCTION_NAME: Final = "AWS_LAMBDA_FUNCTION_NAME"
@@ -67,6 +68,10 @@ AD_IP: Final = b"ip"
 AD_DEVICE_ID: Final = b"device_id"
 #: Associated data for rejected bodies, so a body ciphertext can never pass for a masked field.
 AD_BODY: Final = b"body"
+
+# --- AWS (read by config; the function's own settings are CONFIG_ENV_VARS above) ---------------
+ENV_AWS_REGION: Final = "AWS_REGION"
+ENV_AWS_DEFAULT_REGION: Final = "AWS_DEFAULT_REGION"
 
 # --- observability ----------------------------------------------------------------------------
 ENV_POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
