@@ -25,7 +25,7 @@ from typing import Any, Final
 from .constants import AD_BODY, AD_DEVICE_ID, AD_IP, MAX_MESSAGE_ID_CHARS, Reason
 from .errors import MalformedEventError, RecordRejectedError, RowRefusedError, TransientStoreError
 from .pii import KeyRing
-from .records import parse_login
+from .records import Login, parse_login
 from .store import LoginRow, PgStore, RejectRow
 from .types import BatchResponse, SQSRecord
 
@@ -137,35 +137,32 @@ def process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -
     """Transform, write, and account for one batch. Raises only for bugs."""
     started = time.perf_counter()
     outcome = BatchOutcome(response={"batchItemFailures": []}, received=len(records))
-    rows: list[LoginRow] = []
+    logins: list[Login] = []
     row_records: list[SQSRecord] = []
     rejects: list[RejectRow] = []
-    # Hot loop (about 20 us a record, two thirds of it AES-SIV): bound methods are hoisted and
-    # the Login tuple is unpacked rather than read attribute by attribute.
-    mask = ring.mask
-    date_of = _Days().date_of
-    add_row = rows.append
+    add_login = logins.append
     add_record = row_records.append
     for record in records:
         try:
-            user_id, device_type, ip, device_id, locale, app_version = parse_login(record.get("body"))
+            login = parse_login(record.get("body"))
         except RecordRejectedError as err:
             rejects.append(_reject_row(record, err.reason, err.detail, ring))
             outcome.rejected_by_reason[err.reason] += 1
             continue
-        add_row(
-            LoginRow(
-                user_id,
-                device_type,
-                mask(ip, AD_IP),
-                mask(device_id, AD_DEVICE_ID),
-                locale,
-                app_version,
-                date_of(record),
-                record["messageId"],
-            )
-        )
+        add_login(login)
         add_record(record)
+    # Masking is done per field for the whole batch at once (see ``SivCipher.encrypt_many``).
+    ips = ring.mask_many([login.ip for login in logins], AD_IP)
+    device_ids = ring.mask_many([login.device_id for login in logins], AD_DEVICE_ID)
+    date_of = _Days().date_of
+    rows = [
+        LoginRow(
+            user_id, device_type, ip, device_id, locale, app_version, date_of(record), record["messageId"]
+        )
+        for (user_id, device_type, _, _, locale, app_version), ip, device_id, record in zip(
+            logins, ips, device_ids, row_records, strict=True
+        )
+    ]
     written = time.perf_counter()
     outcome.transform_ms = (written - started) * 1000
 
