@@ -25,7 +25,7 @@ from typing import Any, Final
 from .constants import AD_BODY, AD_DEVICE_ID, AD_IP, MAX_MESSAGE_ID_CHARS, Reason
 from .errors import MalformedEventError, RecordRejectedError, RowRefusedError, TransientStoreError
 from .pii import KeyRing
-from .records import Login, parse_login
+from .records import Login, parse_logins
 from .store import LoginRow, PgStore, RejectRow
 from .types import BatchResponse, SQSRecord
 
@@ -142,12 +142,10 @@ def process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -
     rejects: list[RejectRow] = []
     add_login = logins.append
     add_record = row_records.append
-    for record in records:
-        try:
-            login = parse_login(record.get("body"))
-        except RecordRejectedError as err:
-            rejects.append(_reject_row(record, err.reason, err.detail, ring))
-            outcome.rejected_by_reason[err.reason] += 1
+    for record, login in zip(records, parse_logins([record.get("body") for record in records]), strict=True):
+        if isinstance(login, RecordRejectedError):
+            rejects.append(_reject_row(record, login.reason, login.detail, ring))
+            outcome.rejected_by_reason[login.reason] += 1
             continue
         add_login(login)
         add_record(record)
