@@ -186,7 +186,7 @@ def largest_event_size(records: list[Any]) -> int:
 
 # --- the deployment package ---------------------------------------------------------------------
 #: The form the build ships; the targets are judged on it, and the other form is shown beside it.
-SHIPPED = "no bytecode (sam build)"
+SHIPPED = "precompiled"
 # Runs in a fresh ``python -I -S`` with only the deployment package on sys.path: ``init`` imports
 # the handler and builds its runtime (no connection); ``first`` imports it and handles one event
 # (connect, migration check, the batch), the work of a Lambda container's first invocation.
@@ -220,21 +220,26 @@ print(json.dumps(out))
 """
 
 
-def deployment_dependencies() -> Path:
-    """``pip install --target`` of function/requirements.txt, cached outside the clone by its hash
-    and this Python's version; installed without bytecode, as ``sam build`` unpacks wheels."""
+def deployment_package() -> Path:
+    """The package ``sam build`` makes (function/Makefile), built for this interpreter and cached
+    outside the clone by the hash of function/ and this Python's version."""
     import hashlib
 
-    requirements = REPO / "function" / "requirements.txt"
-    key = hashlib.sha256(requirements.read_bytes() + sys.version.encode()).hexdigest()[:12]
+    source = REPO / "function"
+    digest = hashlib.sha256(sys.version.encode())
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes())
     cache = Path(os.environ.get("LOGIN_ETL_CACHE") or Path.home() / ".cache" / "login-etl")
-    target = cache / f"bench-deploy-py{sys.version_info[0]}{sys.version_info[1]}-{key}"
+    target = cache / f"bench-package-py{sys.version_info[0]}{sys.version_info[1]}-{digest.hexdigest()[:12]}"
     if not (target / ".complete").exists():
         shutil.rmtree(target, ignore_errors=True)
-        say(f"bench: installing the deployment dependencies into {target} ...")
+        target.mkdir(parents=True)
+        say(f"bench: building the deployment package into {target} (function/Makefile) ...")
+        platform_tag = "manylinux2014_aarch64" if platform.machine() == "aarch64" else "manylinux2014_x86_64"
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-compile", "--target", str(target), "-r", str(requirements)],
+            ["make", "--no-print-directory", "-s", "-C", str(source), "build-LoginEtlFunction",
+             f"ARTIFACTS_DIR={target}", f"PYTHON={sys.executable}", f"PLATFORM={platform_tag}"],
             check=True,
         )  # fmt: skip
         (target / ".complete").touch()
@@ -564,25 +569,24 @@ class Bench:
         return env
 
     def run_cold_start(self, event: dict[str, Any]) -> None:
-        """Fresh processes on the deployment package alone (function/ + function/requirements.txt,
-        no dev-only packages such as cffi), in two forms: as ``sam build`` ships it (no bytecode;
-        /var/task is read-only, so every cold start compiles every module) and precompiled."""
-        deps = deployment_dependencies()
-        code_dir = self.tmp / "function"
-        shutil.copytree(REPO / "function", code_dir, ignore=shutil.ignore_patterns("__pycache__"))
-        path = f"{code_dir}{os.pathsep}{deps}"
+        """Fresh processes on the deployment package alone (what function/Makefile builds: function/
+        and function/requirements.txt, no dev-only packages such as cffi), in two forms: as shipped,
+        with bytecode, and without (what SAM's pip builder would ship: /var/task is read-only, so
+        every cold start would compile every module it imports)."""
+        path = str(deployment_package())
         event_path = self.tmp / "first_event.json"
         event_path.write_text(json.dumps(event))
-        pycache = self.tmp / "pycache"
         variants = {
-            # -I -S: none of this venv's site-packages, no user site, no PYTHON* variables.
-            "precompiled": [sys.executable, "-I", "-S", "-X", f"pycache_prefix={pycache}"],
-            "no bytecode (sam build)": [sys.executable, "-I", "-S", "-B"],
+            # -I -S: none of this venv's site-packages, no user site, no PYTHON* variables. The
+            # package's own .pyc files (what the build ships) are used as they are; for the form
+            # without bytecode, Python looks for .pyc only under an empty prefix and writes none.
+            "precompiled": [sys.executable, "-I", "-S", "-B"],
+            "no bytecode": [sys.executable, "-I", "-S", "-B", "-X", f"pycache_prefix={self.tmp / 'none'}"],
         }
         reps = 5 if self.quick else 11
         init_env = self.child_env(AUTO_MIGRATE="false")
         first_env = self.child_env(AUTO_MIGRATE="true")
-        # Warm the bytecode cache of the precompiled variant (and the OS page cache of both).
+        # Warm the OS page cache for both forms.
         for argv in variants.values():
             subprocess.run(
                 [*argv, "-c", COLD_CHILD, path, "init"], env=init_env, check=True, capture_output=True
