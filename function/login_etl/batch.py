@@ -153,9 +153,12 @@ def process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -
     ips = ring.mask_many([login.ip for login in logins], AD_IP)
     device_ids = ring.mask_many([login.device_id for login in logins], AD_DEVICE_ID)
     date_of = _Days().date_of
+    # tuple.__new__ builds the NamedTuple without the Python-level __new__ frame (twice as fast).
+    new_row = tuple.__new__
     rows = [
-        LoginRow(
-            user_id, device_type, ip, device_id, locale, app_version, date_of(record), record["messageId"]
+        new_row(
+            LoginRow,
+            (user_id, device_type, ip, device_id, locale, app_version, date_of(record), record["messageId"]),
         )
         for (user_id, device_type, _, _, locale, app_version), ip, device_id, record in zip(
             logins, ips, device_ids, row_records, strict=True

@@ -36,6 +36,10 @@ _OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 _IPV4: Final = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
 
 
+# Builds a NamedTuple without its Python-level __new__ frame: validate runs once a record.
+_new_login: Final = tuple.__new__
+
+
 class Login(NamedTuple):
     """A validated login, still in plaintext; masking happens in ``batch``."""
 
@@ -178,7 +182,7 @@ def validate(obj: Mapping[str, Any]) -> Login:
         version = encode_app_version(app_version)
     except InvalidVersionError:
         raise _reject(Reason.BAD_APP_VERSION, "app_version is not MAJOR[.MINOR[.PATCH]]") from None
-    return Login(user_id, device_type, ip, device_id, locale, version)
+    return _new_login(Login, (user_id, device_type, ip, device_id, locale, version))
 
 
 def parse_login(body: object) -> Login:

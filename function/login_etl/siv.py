@@ -169,7 +169,7 @@ class SivCipher:
         C calls per value.
         """
         prefix = self._prefixes.get(associated_data) or self._prefix(associated_data)
-        if all(len(p) < _BLOCK for p in plaintexts):
+        if max(map(len, plaintexts), default=0) < _BLOCK:
             return self._short_many(prefix, plaintexts)
         short: list[int] = []
         long: dict[int, list[int]] = {}
