@@ -1,21 +1,31 @@
 # Deployment targets: sam local invoke, LocalStack (docker compose + samlocal) and AWS (sam).
 # Included by the main Makefile (`-include mk/*.mk`); docs/deployment.md explains each path.
 #
-# aws-sam-cli lives in its own virtualenv (.venv-sam) because it pins boto3 and friends; the
-# project's .venv never sees it. Only these targets build it.
+# aws-sam-cli lives in its own virtualenv because it pins boto3 and friends; the project's .venv
+# never sees it. It is a download cache, so it lives outside the clone, keyed on its versions and
+# on the Python that runs it, and is built under flock: two clones (or two tiers) building it at
+# once wait for each other instead of colliding. Only these targets build it.
 
-SAM_VENV := .venv-sam
-SAM_BIN := $(SAM_VENV)/bin
-SAM_STAMP := $(SAM_VENV)/.installed-stamp
+LOGIN_ETL_CACHE ?= $(HOME)/.cache/login-etl
 SAM_CLI_VERSION ?= 1.170.0
 SAM_CLI_LOCAL_VERSION ?= 1.71.0
-SAM := SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam
+SAM_PY_VERSION := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+SAM_VENV ?= $(LOGIN_ETL_CACHE)/sam-cli-$(SAM_CLI_VERSION)-local-$(SAM_CLI_LOCAL_VERSION)-py$(SAM_PY_VERSION)
+SAM_BIN := $(SAM_VENV)/bin
+SAM_STAMP := $(SAM_VENV)/.installed-stamp
+# `sam build` for `Runtime: python3.12` needs a python3.12 on PATH. When the shell has none that
+# runs (a pyenv shim exists even when 3.12 is not selected), pyenv's own 3.12 goes first.
+PY312_DIR := $(shell python3.12 -c "" >/dev/null 2>&1 || ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.12*/bin 2>/dev/null | sort -V | tail -n 1)
+SAM_PATH := $(if $(PY312_DIR),PATH="$(PY312_DIR):$$PATH" )
+SAM := $(SAM_PATH)SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam
 # samlocal points SAM at LocalStack's edge port; LocalStack accepts any credentials.
 LOCALSTACK_URL ?= http://localhost:4566
 # (samlocal is deprecated upstream in favour of `lstk sam`, which needs a LocalStack account.)
 SAMLOCAL := SAM_CLI_TELEMETRY=0 DISABLE_DEPRECATION_NOTICE=1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-	AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=$(LOCALSTACK_URL) $(SAM_BIN)/samlocal
+	AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=$(LOCALSTACK_URL) $(SAM_PATH)$(SAM_BIN)/samlocal
 COMPOSE ?= docker compose
+# compose with a Docker engine, else host: LocalStack on this host without Docker (mk/localstack.mk).
+LOCALSTACK_MODE ?= $(if $(shell docker info >/dev/null 2>&1 && echo yes),compose,host)
 
 ENV ?= default
 STACK ?= $(shell $(PY) -c 'import tomllib; print(tomllib.load(open("samconfig.toml", "rb"))["$(ENV)"]["global"]["parameters"]["stack_name"])' 2>/dev/null)
@@ -26,13 +36,15 @@ SAM_BUILD_FLAGS ?=
 
 $(SAM_STAMP):
 	@test -n "$(PY)" || { echo "error: no python3 found; install Python >= 3.11" >&2; exit 1; }
-	$(PY) -m venv $(SAM_VENV)
-	$(SAM_BIN)/python -m pip install --quiet --upgrade pip
-	$(SAM_BIN)/python -m pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)" "aws-sam-cli-local==$(SAM_CLI_LOCAL_VERSION)"
-	@touch $(SAM_STAMP)
+	@mkdir -p "$(LOGIN_ETL_CACHE)"
+	flock "$(SAM_VENV).lock" $(SHELL) -euc 'test -f "$(SAM_STAMP)" && exit 0; \
+		rm -rf "$(SAM_VENV)"; $(PY) -m venv "$(SAM_VENV)"; \
+		"$(SAM_BIN)/python" -m pip install --quiet --upgrade pip; \
+		"$(SAM_BIN)/python" -m pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)" "aws-sam-cli-local==$(SAM_CLI_LOCAL_VERSION)"; \
+		touch "$(SAM_STAMP)"'
 
 .PHONY: sam-venv
-sam-venv: $(SAM_STAMP) ## Create .venv-sam with aws-sam-cli (kept out of the project venv)
+sam-venv: $(SAM_STAMP) ## Create the SAM CLI venv (in $(LOGIN_ETL_CACHE), kept out of the project venv)
 
 .PHONY: events
 events: $(STAMP) ## Regenerate events/*.json from the exercise data (deterministic)
@@ -59,18 +71,23 @@ invoke: $(SAM_STAMP) ## sam local invoke on events/$(EVENT).json against the com
 	$(SAM) local invoke LoginEtlFunction --config-env default --event events/$(EVENT).json
 
 .PHONY: up
-up: ## Start LocalStack and Postgres (docker compose, waits until healthy; needs Docker)
+up: $(if $(filter host,$(LOCALSTACK_MODE)),$(SAM_STAMP)) ## Start LocalStack (+ Postgres): docker compose, or without Docker LocalStack on the host
+ifeq ($(LOCALSTACK_MODE),compose)
 	$(COMPOSE) up -d --wait
 	@echo "LocalStack on $(LOCALSTACK_URL), Postgres on 127.0.0.1:$${LOGIN_ETL_PG_PORT:-5432}"
+else
+	@echo "no Docker engine: LocalStack runs on this host (the database: your PostgreSQL on 127.0.0.1:$${LOGIN_ETL_PG_PORT:-5432})"
+	$(PY) scripts/localstack_host.py up --rie "$(RIE)"
+endif
 
 # The secrets' ARNs end in a random suffix LocalStack picks, so they are looked up here and
 # appended to samconfig's localstack parameter_overrides (a CLI list replaces, not merges, it).
 .PHONY: deploy-localstack
 deploy-localstack: $(STAMP) $(SAM_STAMP) ## Build and deploy the stack into LocalStack with samlocal (after make up)
-	$(SAMLOCAL) build --config-env localstack $(SAM_BUILD_FLAGS)
+	PATH="$(LAMBDA_PY_DIR):$$PATH" $(SAMLOCAL) build --config-env localstack $(SAM_BUILD_FLAGS)
 	@set -euo pipefail; \
-	arn() { $(COMPOSE) exec -T localstack awslocal secretsmanager describe-secret \
-		--secret-id "$$1" --query ARN --output text; }; \
+	arn() { $(LOCALSTACK_CREDENTIALS) $(BIN)/python -c 'import boto3, sys; print(boto3.client("secretsmanager", \
+		endpoint_url=sys.argv[1]).describe_secret(SecretId=sys.argv[2])["ARN"])' "$(LOCALSTACK_URL)" "$$1"; }; \
 	db_arn=$$(arn login-etl/db); pii_arn=$$(arn login-etl/pii-keys); \
 	params=$$($(BIN)/python -c 'import tomllib; print(" ".join(tomllib.load(open("samconfig.toml", "rb"))["localstack"]["deploy"]["parameters"]["parameter_overrides"]))'); \
 	$(SAMLOCAL) deploy --config-env localstack \
@@ -105,8 +122,12 @@ logs: $(SAM_STAMP) ## Tail the function's CloudWatch logs (TARGET=localstack|aws
 	$(SEND_SAM) logs --stack-name $(SEND_STACK) --name LoginEtlFunction --tail
 
 .PHONY: down
-down: ## Stop LocalStack and Postgres and delete their data (docker compose down -v)
+down: ## Stop LocalStack (and the compose Postgres) and delete their data
+ifeq ($(LOCALSTACK_MODE),compose)
 	$(COMPOSE) down -v
+else
+	$(PY) scripts/localstack_host.py down
+endif
 
 .PHONY: rds-ca
 rds-ca: ## Fetch the RDS CA bundle into function/ (for DB_SSLMODE=verify-full on AWS; needs internet)

@@ -13,8 +13,9 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -34,7 +35,9 @@ from .errors import CliError
 from .progress import Progress
 from .runner import DrainStats, drain, queue_arn
 from .sender import read_ndjson, send_bodies
+from .status import QueueState, collect, queue_reader, render
 from .synth import generate
+from .tables import table as _table
 
 __all__ = ["DemoOptions", "DemoResult", "exercise_data_path", "run_demo"]
 
@@ -207,14 +210,6 @@ def _sample_rows(runtime: Runtime, ids: Sequence[str], limit: int) -> list[list[
     return rows
 
 
-def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
-    cells = [[str(h) for h in header]] + [["NULL" if v is None else str(v) for v in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join("  " + line for line in lines)
-
-
 def _print_summary(
     out: TextIO, result: DemoResult, samples: list[list[Any]], key_spec: str, label: str
 ) -> None:
@@ -311,4 +306,15 @@ def run_demo(opts: DemoOptions, out: TextIO, err: TextIO) -> DemoResult:
             send_failures=len(sent.failures),
         )
         _print_summary(out, result, _sample_rows(runtime, ids, opts.rows), key_spec, label)
+        _print_status(out, runtime, queue_reader(sqs, boto3.client("cloudwatch", endpoint_url=endpoint), url))
     return result
+
+
+def _print_status(out: TextIO, runtime: Runtime, reader: Callable[[datetime], QueueState]) -> None:
+    """End where an operator would start: `login-etl status` on the demo's database and queue."""
+    out.write("\nWhat `login-etl status --queue-url <the demo queue>` shows now:\n\n")
+    encoding = (getattr(out, "encoding", None) or "ascii").lower()
+    out.write(
+        render(collect(runtime.store.query, days=None, queue_reader=reader), ascii_only="utf" not in encoding)
+    )
+    out.flush()

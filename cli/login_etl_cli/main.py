@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -21,6 +22,7 @@ from typing import Any, Final
 from login_etl.errors import ConfigError, StoreError
 
 from .errors import CliError
+from .roles import DEFAULT_MIGRATION_ROLE, DEFAULT_RUNTIME_ROLE, check_role_name
 
 __all__ = ["build_parser", "main"]
 
@@ -31,7 +33,7 @@ EXIT_INTERRUPTED: Final = 130
 
 _DESCRIPTION = """\
 Run the login-etl Lambda handler locally: a demo with no Docker or AWS, a queue drainer faithful
-to Lambda's SQS event source mapping, and operator tools (send, reveal, migrate, rejects).
+to Lambda's SQS event source mapping, and operator tools (send, reveal, migrate, rejects, status).
 
 Configuration comes from the environment: DATABASE_URL (or DB_SECRET_ARN), PII_KEYS (or
 PII_KEYS_SECRET_ARN), and the standard AWS variables. See docs/cli.md."""
@@ -44,6 +46,7 @@ examples:
   login-etl reveal k1:AbCd...                      # needs PII_KEYS
   login-etl migrate                                # needs DATABASE_URL
   login-etl rejects --limit 20
+  login-etl status --queue-url $Q                  # keeping up, falling behind, or stuck?
 
 exit status: 0 ok, 1 the work failed, 2 bad usage or configuration, 130 interrupted"""
 
@@ -67,6 +70,13 @@ def _ratio(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
     return value
+
+
+def _role_name(text: str) -> str:
+    try:
+        return check_role_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _seconds(text: str) -> float:
@@ -225,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Print exactly one line per VALUE on stdout, in order: its plaintext. A value that does\n"
         "not decrypt prints an empty line there, and an error naming its position on stderr; the\n"
         "exit status is then 1. A plaintext containing a line break is printed as a JSON string.\n"
-        "An audit line (who, when, how many; never values) goes to stderr. Keys come from PII_KEYS\n"
-        "or PII_KEYS_SECRET_ARN; no database is needed.",
+        "Before any value is printed, an audit record (who: the STS caller, else the OS user; when;\n"
+        "how many and which key ids; never values) goes to the CloudWatch Logs group\n"
+        "LOGIN_ETL_AUDIT_LOG_GROUP if set (no record, no reveal), and to stderr. Keys come from\n"
+        "PII_KEYS or PII_KEYS_SECRET_ARN (the operator key secret); no database is needed.",
         "examples:\n"
         "  PII_KEYS='k1:...' login-etl reveal k1:3q2-7w... k1:Zm9v...\n"
         "  psql -Atc 'SELECT masked_ip FROM user_logins LIMIT 5' | login-etl reveal -",
@@ -235,15 +247,39 @@ def build_parser() -> argparse.ArgumentParser:
     reveal.add_argument("values", nargs="+", metavar="VALUE", help="masked values; - reads them from stdin")
     reveal.add_argument("--json", action="store_true", help="print every plaintext as a JSON string")
 
-    _sub(
+    migrate = _sub(
         subs,
         "migrate",
-        "create or upgrade the database schema (idempotent)",
+        "create or upgrade the database schema (idempotent); create or print the database roles",
         "Create the tables, or upgrade an exercise-style user_logins that has no message_id. Safe to\n"
         "run any time, even while functions run: it holds a Postgres advisory lock. Needs\n"
-        "DATABASE_URL (or DB_SECRET_ARN); no PII key.",
-        "examples:\n  DATABASE_URL=postgresql://me:secret@localhost:5432/logins login-etl migrate",
+        "DATABASE_URL (or DB_SECRET_ARN); no PII key.\n\n"
+        "Roles (docs/deployment.md): --print-roles prints the SQL for a migration role and a\n"
+        "least-privilege runtime role; --create-roles runs it as the (admin) DATABASE_URL user and\n"
+        "stops. Then run `login-etl migrate --runtime-role NAME` as the migration role: it migrates\n"
+        "and grants NAME exactly what the function needs.",
+        "examples:\n"
+        "  DATABASE_URL=postgresql://me:secret@localhost:5432/logins login-etl migrate\n"
+        '  login-etl migrate --print-roles | psql "$ADMIN_URL"\n'
+        "  DATABASE_URL=$MIGRATOR_URL login-etl migrate --runtime-role login_etl_runtime",
         func=_cmd_migrate,
+    )
+    roles = migrate.add_mutually_exclusive_group()
+    roles.add_argument("--print-roles", action="store_true", help="print the roles' SQL and exit")
+    roles.add_argument("--create-roles", action="store_true", help="create the roles (as an admin) and exit")
+    migrate.add_argument(
+        "--migration-role",
+        type=_role_name,
+        default=DEFAULT_MIGRATION_ROLE,
+        metavar="NAME",
+        help=f"the role that owns the schema (default {DEFAULT_MIGRATION_ROLE})",
+    )
+    migrate.add_argument(
+        "--runtime-role",
+        type=_role_name,
+        default=None,
+        metavar="NAME",
+        help=f"grant NAME the runtime privileges after migrating (roles default {DEFAULT_RUNTIME_ROLE})",
     )
 
     rejects = _sub(
@@ -263,9 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
     rejects.add_argument("--limit", type=_positive, metavar="N", help="at most N rows (list default 50)")
     rejects.add_argument("--reason", metavar="CODE", help="only this reason, e.g. bad_app_version")
     rejects.add_argument("--replay", action="store_true", help="re-send the bodies (needs --queue-url)")
+    rejects.add_argument(
+        "--show",
+        metavar="MESSAGE_ID",
+        help="decrypt one rejected body and print it as a JSON string (audited)",
+    )
     rejects.add_argument("--queue-url", metavar="URL", help="where --replay sends")
     rejects.add_argument("--endpoint-url", metavar="URL", help="an SQS-compatible endpoint for --replay")
     rejects.add_argument("--region", help="AWS region for --replay")
+    from .status import register as register_status
+
+    register_status(subs, _sub)
     return parser
 
 
@@ -367,6 +411,7 @@ def _cmd_send(args: Any) -> int:
 
 
 def _cmd_reveal(args: Any) -> int:
+    from .audit import Auditor
     from .operator import keyring_from_env, reveal_values
 
     values: list[str] = []
@@ -375,21 +420,69 @@ def _cmd_reveal(args: Any) -> int:
             values.extend(line for line in sys.stdin.read().split("\n") if line.strip())
         else:
             values.append(value)
-    failed = reveal_values(values, keyring_from_env(), sys.stdout, sys.stderr, as_json=args.json)
+    ring = keyring_from_env()
+    # The audit record goes out (and is flushed) before the first plaintext does.
+    Auditor(sys.stderr).record("reveal", values)
+    failed = reveal_values(values, ring, sys.stdout, sys.stderr, as_json=args.json)
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _cmd_migrate(_args: Any) -> int:
-    from .operator import db_runtime, migrate
+def _show_reject(message_id: str) -> int:
+    from login_etl.errors import RevealError
 
-    migrate(db_runtime(with_keys=False))
-    sys.stderr.write("migrate: the schema is up to date\n")
+    from .audit import Auditor
+    from .operator import db_runtime, show_reject
+
+    runtime = db_runtime(with_keys=True)
+    try:
+        body = show_reject(runtime, message_id, Auditor(sys.stderr))
+    except RevealError:
+        raise CliError("the stored body does not open under the key ring", exit_code=EXIT_FAILED) from None
+    finally:
+        runtime.store.close()
+    if body is None:
+        raise CliError(f"no rejected record has message id {message_id!r}", exit_code=EXIT_FAILED)
+    # A JSON string: a body is attacker-controlled, and escaping keeps control characters off the terminal.
+    sys.stdout.write(json.dumps(body) + "\n")
+    return EXIT_OK
+
+
+def _cmd_migrate(args: Any) -> int:
+    from .operator import create_roles, db_runtime, migrate
+    from .roles import create_roles_sql, runtime_grants_sql
+
+    runtime_role = args.runtime_role or DEFAULT_RUNTIME_ROLE
+    if args.print_roles:
+        sys.stdout.write("-- 1. As an administrator, in the target database:\n")
+        sys.stdout.write(create_roles_sql(args.migration_role, runtime_role))
+        sys.stdout.write(
+            f"-- 2. As {args.migration_role}: `login-etl migrate --runtime-role {runtime_role}`, which\n"
+            "--    creates the schema, then runs:\n"
+        )
+        sys.stdout.write(runtime_grants_sql(runtime_role))
+        return EXIT_OK
+    if args.create_roles:
+        create_roles(db_runtime(with_keys=False), args.migration_role, runtime_role)
+        sys.stderr.write(
+            f"migrate: roles {args.migration_role} and {runtime_role} exist; set their passwords (or "
+            f"GRANT rds_iam), then run `login-etl migrate --runtime-role {runtime_role}` as "
+            f"{args.migration_role}\n"
+        )
+        return EXIT_OK
+    migrate(db_runtime(with_keys=False), runtime_role=args.runtime_role)
+    granted = f"; {args.runtime_role} has the runtime grants" if args.runtime_role else ""
+    sys.stderr.write(f"migrate: the schema is up to date{granted}\n")
     return EXIT_OK
 
 
 def _cmd_rejects(args: Any) -> int:
+    from .audit import Auditor
     from .operator import db_runtime, list_rejects, replay_rejects
 
+    if args.show is not None:
+        if args.replay:
+            raise CliError("--show and --replay go separately")
+        return _show_reject(args.show)
     if not args.replay:
         if args.queue_url or args.endpoint_url:
             raise CliError("--queue-url and --endpoint-url go with --replay")
@@ -409,7 +502,12 @@ def _cmd_rejects(args: Any) -> int:
 
     sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
     result = replay_rejects(
-        db_runtime(with_keys=True), sqs, args.queue_url, limit=args.limit, reason=args.reason
+        db_runtime(with_keys=True),
+        sqs,
+        args.queue_url,
+        limit=args.limit,
+        reason=args.reason,
+        auditor=Auditor(sys.stderr),
     )
     for line in result.errors:
         sys.stderr.write(f"error: {line}\n")

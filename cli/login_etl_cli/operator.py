@@ -6,33 +6,36 @@ Each builds its configuration with ``login_etl.config`` and talks to the databas
 
 from __future__ import annotations
 
-import getpass
 import json
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, TextIO
 
 from login_etl.config import DbSettings, PiiSettings, Settings
-from login_etl.constants import AD_BODY
 from login_etl.errors import RevealError
 from login_etl.pii import KeyRing
+from login_etl.rejected import open_body
 from login_etl.runtime import Runtime
+from login_etl.store import text_array
 
+from .audit import Auditor
 from .environment import db_settings, pii_settings
+from .roles import create_roles_sql, runtime_grants_sql
 from .sender import Attributes, send_bodies
 
 __all__ = [
     "REPLAY_ATTRIBUTE",
     "RejectSummary",
     "ReplayResult",
+    "create_roles",
     "db_runtime",
     "keyring_from_env",
     "list_rejects",
     "migrate",
     "replay_rejects",
     "reveal_values",
+    "show_reject",
 ]
 
 #: Message attribute naming the rejected message a replayed one came from (the handler ignores it).
@@ -46,21 +49,14 @@ def keyring_from_env() -> KeyRing:
     return Runtime(Settings(db=DbSettings(), pii=pii_settings())).keyring()
 
 
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
 def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO, *, as_json: bool) -> int:
     """Print one line per value on ``out``, in order; return how many did not decrypt.
 
     A value that does not decrypt prints an empty line (so line N still answers value N) and one
     ``error:`` line on ``err`` naming its position, never the value. A plaintext with a line break
     is printed as a JSON string so the one-line-per-value contract holds; ``as_json`` prints every
-    value that way. The audit line (who, when, how many; never values) goes to ``err``.
+    value that way. The caller writes the audit record first (``audit.Auditor``); the closing
+    tally (how many revealed, how many failed; never values) goes to ``err``.
     """
     failed = 0
     for position, value in enumerate(values, start=1):
@@ -76,11 +72,7 @@ def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO
         else:
             out.write(plain + "\n")
     out.flush()
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    err.write(
-        f"audit: reveal by {_who()} at {stamp}: {len(values)} value(s), "
-        f"{len(values) - failed} revealed, {failed} failed\n"
-    )
+    err.write(f"reveal: {len(values)} value(s), {len(values) - failed} revealed, {failed} failed\n")
     return failed
 
 
@@ -92,10 +84,24 @@ def db_runtime(*, with_keys: bool) -> Runtime:
     return Runtime(Settings(db=db_settings(), pii=PiiSettings(), auto_migrate=False))
 
 
-def migrate(runtime: Runtime) -> None:
-    """Create or upgrade the schema: idempotent, and safe alongside running functions."""
+def migrate(runtime: Runtime, *, runtime_role: str | None = None) -> None:
+    """Create or upgrade the schema: idempotent, and safe alongside running functions.
+
+    With ``runtime_role``, the connected user (the table owner) then grants that role exactly the
+    runtime privileges (``roles.RUNTIME_GRANTS``), revoking anything wider.
+    """
     try:
         runtime.store.migrate()
+        if runtime_role is not None:
+            runtime.store.query(runtime_grants_sql(runtime_role))
+    finally:
+        runtime.store.close()
+
+
+def create_roles(runtime: Runtime, migration_role: str, runtime_role: str) -> None:
+    """Create both roles and their schema rights, as the connected (administrator) user."""
+    try:
+        runtime.store.query(create_roles_sql(migration_role, runtime_role))
     finally:
         runtime.store.close()
 
@@ -124,6 +130,21 @@ def list_rejects(runtime: Runtime, *, limit: int, reason: str | None) -> list[Re
     return [RejectSummary(*row) for row in rows]
 
 
+def show_reject(runtime: Runtime, message_id: str, auditor: Auditor) -> str | None:
+    """The decrypted body of one rejected record (None if there is none), audited before decrypting.
+
+    Raises ``RevealError`` when the stored body does not open under the key ring for this row.
+    """
+    rows = runtime.store.query(
+        "SELECT body_encrypted FROM user_logins_rejected WHERE message_id = :m", m=message_id
+    )
+    if not rows:
+        return None
+    sealed: str = rows[0][0]
+    auditor.record("show-reject", [sealed], message_id=message_id)
+    return open_body(runtime.keyring(), sealed, message_id)
+
+
 @dataclass
 class ReplayResult:
     """``replayed`` were sent and deleted from user_logins_rejected; ``failed`` were kept."""
@@ -141,7 +162,7 @@ def _pick_chunk(runtime: Runtime, reason: str | None, skip: Iterable[str], size:
         "SELECT message_id, body_encrypted FROM user_logins_rejected "
         f"WHERE NOT (message_id = ANY(CAST(:skip AS varchar[]))) {where} "
         "ORDER BY rejected_at, message_id LIMIT :size FOR UPDATE SKIP LOCKED",
-        skip=list(skip),
+        skip=text_array(skip),
         size=size,
         **params,
     )
@@ -156,7 +177,13 @@ def _replay_attributes(ids: Sequence[str]) -> Callable[[int], Attributes]:
 
 
 def replay_rejects(
-    runtime: Runtime, sqs: Any, queue_url: str, *, limit: int | None, reason: str | None
+    runtime: Runtime,
+    sqs: Any,
+    queue_url: str,
+    *,
+    limit: int | None,
+    reason: str | None,
+    auditor: Auditor,
 ) -> ReplayResult:
     """Decrypt rejected bodies and send them to ``queue_url``, oldest first, 10 per chunk.
 
@@ -165,6 +192,7 @@ def replay_rejects(
     it in place (it may then be sent once more: at least once, like SQS itself). Rows that do not
     decrypt or that SQS refuses stay in the table, are reported, and are not retried in this run.
     Each replayed message carries the ``login_etl_replay_of`` attribute naming the original id.
+    Each chunk's audit record (count and key ids, never a body) is written before it is decrypted.
     """
     ring = runtime.keyring()
     store = runtime.store
@@ -178,11 +206,12 @@ def replay_rejects(
             if not rows:
                 store.query("COMMIT")
                 break
+            auditor.record("replay", [encrypted for _, encrypted in rows], reason=reason)
             ids: list[str] = []
             bodies: list[str] = []
             for message_id, encrypted in rows:
                 try:
-                    body = ring.unmask(encrypted, AD_BODY)
+                    body = open_body(ring, encrypted, message_id)
                     body.encode("utf-8")  # lone surrogates cannot travel through SQS
                 except (RevealError, UnicodeEncodeError):
                     result.fail(message_id, "the stored body does not decrypt under the key ring")
@@ -198,7 +227,7 @@ def replay_rejects(
             if done:
                 store.query(
                     "DELETE FROM user_logins_rejected WHERE message_id = ANY(CAST(:ids AS varchar[]))",
-                    ids=done,
+                    ids=text_array(done),
                 )
             store.query("COMMIT")
             result.replayed += len(done)

@@ -3,12 +3,14 @@
 The shape follows Powertools' "custom partial processor": process each record, then do the bulk
 work once at the end. Failure classes come from the types raised below us:
 
-- ``RecordRejectedError`` (bad data): acknowledged, kept encrypted in ``user_logins_rejected``;
+- ``RecordRejectedError`` (bad data, in the body, an envelope or an attribute): acknowledged,
+  kept encrypted in ``user_logins_rejected``; anything else raised while handling one record is
+  a bug, but it stays that record's: a reject with reason ``unprocessable``;
 - ``RowRefusedError`` (the database refused one row): that row is rejected, the rest inserted;
 - ``TransientStoreError``: nothing was committed, every record is reported failed and SQS
   redelivers it. Transient failures are batch-wide, so for a FIFO queue every later record of
   every message group is failed too, and order holds;
-- anything else is a bug and propagates.
+- anything else raised by the store is a bug and propagates.
 
 Accounting always holds: received = inserted + duplicates + rejected + failed.
 """
@@ -24,10 +26,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from .constants import AD_BODY, AD_DEVICE_ID, AD_IP, MAX_MESSAGE_ID_CHARS, Reason
+from .constants import AD_DEVICE_ID, AD_IP, MAX_MESSAGE_ID_CHARS, MAX_SENT_TIMESTAMP_MS, Reason
 from .errors import MalformedEventError, RecordRejectedError, RowRefusedError, TransientStoreError
 from .pii import KeyRing
 from .records import Login, parse_logins
+from .rejected import seal_body
 from .store import LoginRow, PgStore, RejectRow
 from .types import BatchResponse, SQSRecord
 
@@ -73,7 +76,9 @@ def check_event(event: object) -> list[SQSRecord]:
     """The event's records, or ``MalformedEventError`` when it is not an SQS event.
 
     Failures can only be reported by ``messageId``, and AWS fails the whole batch on a bad one, so
-    a record without a usable id makes the event itself untrustworthy.
+    a record without a usable id makes the event itself untrustworthy. Usable means what
+    ``user_logins.message_id`` stores verbatim: 1-128 printable ASCII characters, spaces, quotes
+    and backslashes included.
     """
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
         raise MalformedEventError("the event is not an SQS event: it has no Records list")
@@ -87,7 +92,6 @@ def check_event(event: object) -> list[SQSRecord]:
             or not 0 < len(mid) <= MAX_MESSAGE_ID_CHARS
             or not mid.isascii()
             or not mid.isprintable()
-            or mid.strip() != mid
         ):
             raise MalformedEventError(f"record {position} has no usable messageId")
     return records
@@ -101,6 +105,7 @@ class _Days:
         self._cache: dict[int, str] = {}
 
     def date_of(self, record: SQSRecord) -> str:
+        """The row's ``create_date``; ``RecordRejectedError`` when SentTimestamp is unusable."""
         sent = _sent_ms(record)
         if sent is None:
             return datetime.now(UTC).date().isoformat()
@@ -112,27 +117,75 @@ class _Days:
 
 
 def _sent_ms(record: SQSRecord) -> int | None:
-    attributes = record.get("attributes")
-    raw = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
-    if isinstance(raw, str) and raw.isdigit() and len(raw) <= 15:
-        return int(raw)
-    return None
+    """SentTimestamp in epoch ms; None when absent (the processing date is used instead).
+
+    A present but unusable value is the record's problem, not the batch's: ``bad_attribute``.
+    Only ASCII digits count (``str.isdigit`` also accepts a superscript two or an Arabic-Indic
+    digit), and only instants up to the year 9999, the last that Python's dates hold.
+    """
+    attributes: object = record.get("attributes")
+    if attributes is None:
+        return None
+    if not isinstance(attributes, dict):
+        raise RecordRejectedError(Reason.BAD_ATTRIBUTE.value, "attributes is not an object")
+    raw = attributes.get("SentTimestamp")
+    if raw is None:
+        return None
+    if isinstance(raw, str) and 0 < len(raw) <= 15 and raw.isascii() and raw.isdigit():
+        ms = int(raw)
+        if ms <= MAX_SENT_TIMESTAMP_MS:
+            return ms
+    raise RecordRejectedError(
+        Reason.BAD_ATTRIBUTE.value, "SentTimestamp is not epoch milliseconds in the years 1970-9999"
+    )
 
 
 def _sent_at(record: SQSRecord) -> datetime | None:
-    ms = _sent_ms(record)
+    """The reject row's ``sent_at``; an unusable SentTimestamp is simply not kept there."""
+    try:
+        ms = _sent_ms(record)
+    except RecordRejectedError:
+        return None
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _source_arn(record: SQSRecord) -> str | None:
+    """The reject row's ``source_arn``, when it is text PostgreSQL can store (no NUL, valid
+    UTF-8); a real ARN always is, and a hand-made event's garbage must not fail the insert."""
     arn = record.get("eventSourceARN")
-    return arn if isinstance(arn, str) else None
+    if not isinstance(arn, str) or "\x00" in arn:
+        return None
+    try:
+        arn.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return arn
 
 
 def _reject_row(record: SQSRecord, reason: str, detail: str, ring: KeyRing) -> RejectRow:
     body = record.get("body")
-    encrypted = ring.mask(body if isinstance(body, str) else "", AD_BODY)
+    encrypted = seal_body(ring, body if isinstance(body, str) else "", record["messageId"])
     return RejectRow(record["messageId"], reason, detail, encrypted, _sent_at(record), _source_arn(record))
+
+
+def _mask_fields(ring: KeyRing, logins: Sequence[Login]) -> list[tuple[str, str] | Exception]:
+    """``(masked ip, masked device_id)`` of every login, masked for the whole batch at once.
+
+    Should the batch call ever raise (a bug), each login is masked alone, so that only the
+    records that really fail are rejected, as when masking was per record.
+    """
+    try:
+        ips = ring.mask_many([login.ip for login in logins], AD_IP)
+        device_ids = ring.mask_many([login.device_id for login in logins], AD_DEVICE_ID)
+        return list(zip(ips, device_ids, strict=True))
+    except Exception:  # noqa: BLE001 - fall back to per-record masking, which isolates the failure
+        out: list[tuple[str, str] | Exception] = []
+        for login in logins:
+            try:
+                out.append((ring.mask(login.ip, AD_IP), ring.mask(login.device_id, AD_DEVICE_ID)))
+            except Exception as err:  # noqa: BLE001 - this record only
+                out.append(err)
+        return out
 
 
 @contextmanager
@@ -163,33 +216,52 @@ def process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -
 def _process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -> BatchOutcome:
     started = time.perf_counter()
     outcome = BatchOutcome(response={"batchItemFailures": []}, received=len(records))
-    logins: list[Login] = []
-    row_records: list[SQSRecord] = []
     rejects: list[RejectRow] = []
-    add_login = logins.append
-    add_record = row_records.append
-    for record, login in zip(records, parse_logins([record.get("body") for record in records]), strict=True):
-        if isinstance(login, RecordRejectedError):
-            rejects.append(_reject_row(record, login.reason, login.detail, ring))
-            outcome.rejected_by_reason[login.reason] += 1
-            continue
-        add_login(login)
-        add_record(record)
-    # Masking is done per field for the whole batch at once (see ``SivCipher.encrypt_many``).
-    ips = ring.mask_many([login.ip for login in logins], AD_IP)
-    device_ids = ring.mask_many([login.device_id for login in logins], AD_DEVICE_ID)
+
+    def reject(record: SQSRecord, err: Exception) -> None:
+        if isinstance(err, RecordRejectedError):
+            reason, detail = err.reason, err.detail
+        else:  # one record's bug must not fail its neighbours
+            reason, detail = Reason.UNPROCESSABLE.value, f"handling the record raised {type(err).__name__}"
+        rejects.append(_reject_row(record, reason, detail, ring))
+        outcome.rejected_by_reason[reason] += 1
+
+    # Parse and validate every body (one JSON decode for the batch), then date each record.
+    logins: list[Login] = []
+    dates: list[str] = []
+    valid_records: list[SQSRecord] = []
     date_of = _Days().date_of
+    for record, login in zip(records, parse_logins([record.get("body") for record in records]), strict=True):
+        if not isinstance(login, Login):
+            reject(record, login)
+            continue
+        try:
+            day = date_of(record)
+        except Exception as err:  # noqa: BLE001 - RecordRejectedError, or a bug: this record only
+            reject(record, err)
+            continue
+        logins.append(login)
+        dates.append(day)
+        valid_records.append(record)
+    # Mask each field of the whole batch in one call (see ``SivCipher.encrypt_many``).
+    masked = _mask_fields(ring, logins)
+    rows: list[LoginRow] = []
+    row_records: list[SQSRecord] = []  # row_records[i] is the record of rows[i]
     # tuple.__new__ builds the NamedTuple without the Python-level __new__ frame (twice as fast).
     new_row = tuple.__new__
-    rows = [
-        new_row(
-            LoginRow,
-            (user_id, device_type, ip, device_id, locale, app_version, date_of(record), record["messageId"]),
+    for (user_id, device_type, _, _, locale, app_version), fields, day, record in zip(
+        logins, masked, dates, valid_records, strict=True
+    ):
+        if isinstance(fields, Exception):
+            reject(record, fields)
+            continue
+        ip, device_id = fields
+        rows.append(
+            new_row(
+                LoginRow, (user_id, device_type, ip, device_id, locale, app_version, day, record["messageId"])
+            )
         )
-        for (user_id, device_type, _, _, locale, app_version), ip, device_id, record in zip(
-            logins, ips, device_ids, row_records, strict=True
-        )
-    ]
+        row_records.append(record)
     written = time.perf_counter()
     outcome.transform_ms = (written - started) * 1000
 

@@ -37,7 +37,13 @@ CONFIG_ENV_VARS: Final = (
     ENV_AUTO_MIGRATE,
 )
 
-SSL_MODES: Final = ("disable", "require", "verify-full")
+#: Weakest to strictest: when DB_SSLMODE and DATABASE_URL's sslmode differ, the later one wins.
+SSL_MODES: Final = ("disable", "require", "verify-ca", "verify-full")
+
+# Set by the platform, never by the template: how the code tells a real Lambda from a local one.
+ENV_AWS_LAMBDA_FUNCTION_NAME: Final = "AWS_LAMBDA_FUNCTION_NAME"
+ENV_AWS_SAM_LOCAL: Final = "AWS_SAM_LOCAL"
+LOCALSTACK_MARKERS: Final = ("AWS_ENDPOINT_URL", "LOCALSTACK_HOSTNAME")
 
 # --- defaults --------------------------------------------------------------------------------
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
@@ -51,6 +57,8 @@ MAX_LOCALE_CHARS: Final = 32
 MAX_DEVICE_ID_BYTES: Final = 128
 MAX_IP_BYTES: Final = 45
 MAX_MESSAGE_ID_CHARS: Final = 128
+#: 9999-12-31T23:59:59.999Z in epoch milliseconds: the last instant Python's datetime can hold.
+MAX_SENT_TIMESTAMP_MS: Final = 253_402_300_799_999
 
 # --- PII keys ---------------------------------------------------------------------------------
 PII_KEY_SIZES: Final = (32, 64)
@@ -58,6 +66,10 @@ AD_IP: Final = b"ip"
 AD_DEVICE_ID: Final = b"device_id"
 #: Associated data for rejected bodies, so a body ciphertext can never pass for a masked field.
 AD_BODY: Final = b"body"
+
+# --- AWS (read by config; the function's own settings are CONFIG_ENV_VARS above) ---------------
+ENV_AWS_REGION: Final = "AWS_REGION"
+ENV_AWS_DEFAULT_REGION: Final = "AWS_DEFAULT_REGION"
 
 # --- observability ----------------------------------------------------------------------------
 ENV_POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
@@ -77,4 +89,8 @@ class Reason(StrEnum):
     TOO_LONG = "too_long"
     BAD_IP = "bad_ip"
     BAD_APP_VERSION = "bad_app_version"
+    #: An SQS attribute the record carries is unusable (a SentTimestamp that is not a date).
+    BAD_ATTRIBUTE = "bad_attribute"
     DB_REJECTED = "db_rejected"
+    #: Handling this one record raised something unforeseen (a bug): it is kept, not the batch failed.
+    UNPROCESSABLE = "unprocessable"

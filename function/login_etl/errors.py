@@ -61,5 +61,13 @@ class RowRefusedError(StoreError):
         self.column = column
 
 
+class PrivilegeError(StoreError):
+    """The database role lacks a privilege the code needs (SQLSTATE 42501): a deploy error.
+
+    Neither the data (rejecting the row would hide the cause) nor an outage (waiting cannot grant
+    it): the batch fails whole, with one log line that names the fix.
+    """
+
+
 class MigrationError(StoreError):
     """The schema could not be created or upgraded."""

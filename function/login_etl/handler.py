@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .batch import BatchOutcome, check_event, process_batch
 from .config import Settings, metrics_namespace, service_name
-from .errors import ConfigError, MalformedEventError, StoreError, TransientStoreError
+from .errors import ConfigError, MalformedEventError, PrivilegeError, StoreError, TransientStoreError
 from .runtime import Runtime
 from .types import BatchResponse
 
@@ -31,7 +31,7 @@ def get_runtime() -> Runtime:
     """The container's runtime, built from the environment on first use."""
     global _runtime  # noqa: PLW0603 - one per Lambda container, by design
     if _runtime is None:
-        runtime = Runtime(Settings.from_env())
+        runtime = Runtime(Settings.from_env(), mask_only=True)
         runtime.ensure_schema()
         _runtime = runtime
     return _runtime
@@ -76,7 +76,9 @@ def run(event: Any, runtime: Runtime) -> BatchResponse:
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)
-@logger.inject_lambda_context
+# log_event pinned off: one environment variable (POWERTOOLS_LOGGER_LOG_EVENT) would otherwise
+# send every raw body, PII included, to CloudWatch.
+@logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
     """SQS batch in, ``{"batchItemFailures": [...]}`` out."""
     try:
@@ -85,8 +87,26 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchRespon
         # A bad deploy: one clear line (never a value), then fail the batch so nothing is lost.
         logger.error("configuration error", extra={"error": str(err)})
         raise
+    except PrivilegeError as err:
+        _log_deploy_error(err)
+        raise
     except StoreError as err:
         # The first-batch migration could not reach the database: the whole batch is retried.
         logger.error("startup failed", extra={"error": str(err)})
         raise
-    return run(event, runtime)
+    try:
+        return run(event, runtime)
+    except ConfigError as err:
+        # The key secret is read per batch (cached): a bad rotation surfaces here.
+        logger.error("configuration error", extra={"error": str(err)})
+        raise
+    except PrivilegeError as err:
+        _log_deploy_error(err)
+        raise
+
+
+def _log_deploy_error(err: PrivilegeError) -> None:
+    """The database role lacks a grant: one line naming the fix, and the whole batch fails (nothing
+    is half-written). The Errors alarm fires at the first batch; the messages wait in the queue,
+    then in the DLQ, for a redrive once the grant is fixed. Never a march of rows to the rejects."""
+    logger.error("deploy error", extra={"error": str(err)})

@@ -3,6 +3,9 @@
 Every problem becomes ``RecordRejectedError(reason, detail)`` with a stable reason code from
 ``constants.Reason``; the detail names the field, never its value. Nothing is trimmed or coerced:
 what is stored is what was sent, or the record is rejected.
+
+Validation also refuses what PostgreSQL would refuse predictably (a NUL or a lone surrogate in a
+stored text field), so the store's bisection only ever hunts for the unpredictable.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Final, NamedTuple, NoReturn, TypeGuard
 
 from .constants import (
@@ -55,6 +59,20 @@ def _reject(reason: Reason, detail: str) -> RecordRejectedError:
     return RecordRejectedError(reason.value, detail)
 
 
+def _loads(text: str) -> Any:
+    """``json.loads``, except that an integer longer than Python's conversion limit (4300 digits)
+    is valid JSON too: it is read as a ``Decimal`` (a number, so a required field holding one is
+    still ``bad_type``). The slower hook runs only after the fast parse failed.
+
+    Raises ``ValueError`` for invalid JSON and ``RecursionError`` for nesting deeper than the
+    interpreter's stack.
+    """
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json.loads(text, parse_int=Decimal)
+
+
 def _unwrap(obj: dict[str, Any]) -> dict[str, Any]:
     """Unwrap an SNS notification (no raw delivery) and/or an EventBridge event."""
     if obj.get("Type") == "Notification" and "Message" in obj:
@@ -62,8 +80,8 @@ def _unwrap(obj: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(message, str):
             raise _reject(Reason.BAD_ENVELOPE, "SNS Message is not a string")
         try:
-            obj = json.loads(message)
-        except ValueError:
+            obj = _loads(message)
+        except (ValueError, RecursionError):
             raise _reject(Reason.BAD_ENVELOPE, "SNS Message is not JSON") from None
         if not isinstance(obj, dict):
             raise _reject(Reason.BAD_ENVELOPE, "SNS Message is not a JSON object")
@@ -75,16 +93,29 @@ def _unwrap(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+#: JSON's own names for what json.loads can return besides an object (not Python's: "NoneType").
+_JSON_TYPE_NAMES: Final = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
 def parse_body(body: object) -> dict[str, Any]:
     """JSON-decode a message body and unwrap any envelope, giving the login object."""
     if not isinstance(body, str):
         raise _reject(Reason.NOT_JSON, "body is missing or not a string")
     try:
-        obj = json.loads(body)
+        obj = _loads(body)
     except (ValueError, RecursionError):
         raise _reject(Reason.NOT_JSON, "body is not valid JSON") from None
     if not isinstance(obj, dict):
-        raise _reject(Reason.NOT_OBJECT, f"body is a JSON {type(obj).__name__}, not an object")
+        raise _reject(
+            Reason.NOT_OBJECT, f"body is a JSON {_JSON_TYPE_NAMES.get(type(obj), 'value')}, not an object"
+        )
     return _unwrap(obj)
 
 
@@ -125,9 +156,10 @@ def validate(obj: Mapping[str, Any]) -> Login:
     """Check a login object against the contract; unknown keys are ignored and never stored.
 
     The checks run in a fixed order, so a record with several problems always gets the same
-    reason: required fields (in ``_REQUIRED`` order), locale's type, lengths, Unicode, ip, then
-    app_version. Each step tests the common case in one expression and only on failure walks the
-    fields one by one to name the culprit; this keeps validation near 3 us a record.
+    reason: required fields (in ``_REQUIRED`` order), locale's type, lengths, storable text (no
+    lone surrogate, and no NUL in the fields stored as text), ip, then app_version. Each step
+    tests the common case in one expression and only on failure walks the fields one by one to
+    name the culprit; this keeps validation near 3 us a record.
     """
     get = obj.get
     user_id = get("user_id")
@@ -173,6 +205,11 @@ def validate(obj: Mapping[str, Any]) -> Login:
         ):
             if value is not None:
                 _check_unicode(name, value)
+    # device_id may hold NUL: it is masked, never stored as text. The other three may not.
+    if "\x00" in user_id or "\x00" in device_type or (locale is not None and "\x00" in locale):
+        stored = (("user_id", user_id), ("device_type", device_type), ("locale", locale or ""))
+        name = next(n for n, v in stored if "\x00" in v)
+        raise _reject(Reason.BAD_TYPE, f"{name} contains NUL (U+0000), which PostgreSQL cannot store")
     if len(device_id) > _DEVICE_ID_SAFE_CHARS and len(device_id.encode()) > MAX_DEVICE_ID_BYTES:
         raise _reject(Reason.TOO_LONG, f"device_id exceeds {MAX_DEVICE_ID_BYTES} UTF-8 bytes")
     # A plain dotted quad (what ipaddress accepts as IPv4) skips ipaddress's object construction.
@@ -213,27 +250,28 @@ def _parse_joined(bodies: list[str]) -> list[Any] | None:
     """
     try:
         values = json.loads("[" + _SEPARATOR.join(bodies) + "]")
-    except (ValueError, RecursionError):
+    except Exception:  # noqa: BLE001 - whatever it is, each body is parsed alone instead
         return None
     return values if len(values) == len(bodies) else None
 
 
-def _login_of(obj: Any) -> Login | RecordRejectedError:
+def _login_of(obj: Any) -> Login | Exception:
     try:
         return validate(_unwrap(obj))
-    except RecordRejectedError as err:
+    except Exception as err:  # noqa: BLE001 - the record's own outcome; the caller sorts it out
         return err
 
 
-def _login_of_body(body: object) -> Login | RecordRejectedError:
+def _login_of_body(body: object) -> Login | Exception:
     try:
         return parse_login(body)
-    except RecordRejectedError as err:
+    except Exception as err:  # noqa: BLE001 - the record's own outcome; the caller sorts it out
         return err
 
 
-def parse_logins(bodies: Sequence[object]) -> list[Login | RecordRejectedError]:
-    """``parse_login`` of every body, as its result or its rejection, in order.
+def parse_logins(bodies: Sequence[object]) -> list[Login | Exception]:
+    """``parse_login`` of every body, in order: its ``Login``, or what it raised (a
+    ``RecordRejectedError``, or for a bug any other exception, which must not fail its neighbours).
 
     The bodies that are plain JSON objects are decoded by one ``json.loads`` over all of them,
     which saves most of the per-call cost of decoding; the others, and all of them when the

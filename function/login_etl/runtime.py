@@ -5,10 +5,12 @@ Construction is cheap and touches no network; the connection opens lazily at the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .config import ConnParams, Settings, parse_database_url
 from .connection import open_connection
+from .errors import KeyRingError
 from .pii import KeyRing
 from .store import PgStore
 
@@ -19,8 +21,10 @@ class Runtime:
     """Per-container state. Key and credential secrets are re-read through Powertools' cache, so a
     rotated secret is picked up within ``SECRETS_MAX_AGE`` seconds without a redeploy."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, mask_only: bool = False) -> None:
         self.settings = settings
+        #: The function only masks: its key secret must hold the active key and nothing else.
+        self._mask_only = mask_only
         pii = settings.pii
         self._static_ring = KeyRing.from_spec(pii.keys_spec, pii.active_key_id) if pii.keys_spec else None
         self._secret_ring: tuple[Any, KeyRing] | None = None
@@ -37,6 +41,8 @@ class Runtime:
         assert arn is not None
         secret = get_secret_json(arn, self.settings.secrets_max_age_s)
         if self._secret_ring is None or self._secret_ring[0] != secret:
+            if self._mask_only:
+                _check_active_key_only(secret)
             self._secret_ring = (
                 secret,
                 KeyRing.from_secret(secret, self.settings.pii.active_key_id),
@@ -60,3 +66,18 @@ class Runtime:
         if not self._schema_ready:
             self.store.migrate()
             self._schema_ready = True
+
+
+def _check_active_key_only(secret: object) -> None:
+    """Refuse a function key secret that holds more than one key.
+
+    The function never decrypts, so a retired key in its secret is exposure without use: whoever
+    can read the function's secret (its role, or a broad admin) could reveal every old value.
+    Retired keys live in the operator key secret that ``login-etl reveal`` reads.
+    """
+    keys = secret.get("keys") if isinstance(secret, Mapping) else None
+    if isinstance(keys, Mapping) and len(keys) > 1:
+        raise KeyRingError(
+            "the function's PII key secret must hold only the active key; keep retired keys in "
+            "the operator key secret (docs/security.md, key rotation)"
+        )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any, Final, NamedTuple, TypeVar
@@ -28,9 +28,9 @@ from typing import Any, Final, NamedTuple, TypeVar
 import pg8000.native
 
 from .dberrors import classify
-from .errors import MigrationError, RowRefusedError, StoreError, TransientStoreError
+from .errors import MigrationError, PrivilegeError, RowRefusedError, StoreError, TransientStoreError
 
-__all__ = ["LoginRow", "PgStore", "RejectRow", "WriteResult"]
+__all__ = ["LoginRow", "PgStore", "RejectRow", "WriteResult", "text_array"]
 
 _T = TypeVar("_T")
 _NULL: Final = "\\N"
@@ -68,6 +68,19 @@ ON CONFLICT (message_id) DO NOTHING
 # COPY text format: backslash, tab, newline and carriage return must be escaped.
 _COPY_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _NEEDS_ESCAPE: Final = re.compile(r"[\\\t\n\r]").search
+
+
+def text_array(values: Iterable[str | None]) -> str:
+    """A PostgreSQL array literal of ``values``, for ``CAST(:param AS varchar[])``.
+
+    pg8000's own list encoding leaves some strings unquoted, and PostgreSQL then reads an element
+    spelled ``null`` (any case) as NULL: a message id "null" would fail the reject insert, and the
+    batch with it. Here every element is quoted, so every string arrives verbatim.
+    """
+    quoted = [
+        "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values
+    ]
+    return "{" + ",".join(quoted) + "}"
 
 
 class LoginRow(NamedTuple):
@@ -215,7 +228,7 @@ class PgStore:
 
         try:
             self._with_one_reconnect(work)
-        except TransientStoreError:
+        except (TransientStoreError, PrivilegeError):
             raise
         except StoreError as exc:
             raise MigrationError(f"migration failed: {exc}") from exc
@@ -318,12 +331,12 @@ class PgStore:
             return
         self._run(
             _INSERT_REJECTS,
-            message_id=[r.message_id for r in rejects],
-            reason=[r.reason for r in rejects],
-            detail=[r.detail for r in rejects],
-            body=[r.body_encrypted for r in rejects],
-            sent_at=[r.sent_at for r in rejects],
-            source_arn=[r.source_arn for r in rejects],
+            message_id=text_array([r.message_id for r in rejects]),
+            reason=text_array([r.reason for r in rejects]),
+            detail=text_array([r.detail for r in rejects]),
+            body=text_array([r.body_encrypted for r in rejects]),
+            sent_at=text_array([None if r.sent_at is None else r.sent_at.isoformat() for r in rejects]),
+            source_arn=text_array([r.source_arn for r in rejects]),
         )
 
     # --- reads, for the CLI and tests ----------------------------------------------------------

@@ -82,6 +82,8 @@ def cli_env(lambda_env: TestDB, key_spec: str, sqs_endpoint: str) -> dict[str, s
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION="us-east-1",
+        # reveal and replay ask STS who the caller is when credentials are present: ask moto.
+        AWS_ENDPOINT_URL_STS=sqs_endpoint,
     )
     return env
 

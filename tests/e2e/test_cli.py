@@ -96,8 +96,9 @@ def test_reveal_round_trips_one_line_per_value_in_order(cli_env: dict[str, str],
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n") == [*values, ""]
-    [audit] = result.stderr.strip().splitlines()
-    assert audit.startswith("audit: reveal by ") and "3 value(s), 3 revealed, 0 failed" in audit
+    [audit, tally] = result.stderr.strip().splitlines()
+    assert audit.startswith("audit: {") and '"count": 3' in audit
+    assert tally == "reveal: 3 value(s), 3 revealed, 0 failed"
     for value in values:
         assert value not in result.stderr
 

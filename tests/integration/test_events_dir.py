@@ -21,27 +21,11 @@ from login_etl import handler
 from login_etl.constants import CONFIG_ENV_VARS
 from login_etl.errors import KeyRingError
 from login_etl_cli.context import LocalContext
+from support.sample_events import EVENTS, EXPECTED, event_files
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "events"
 GENERATOR = ROOT / "scripts" / "make_events.py"
 SENT_DATE = date(2023, 11, 14)  # every sample record's SentTimestamp is on this UTC day
-
-# file stem -> (rows inserted, {reject reason: count}) when run alone on an empty database.
-EXPECTED: dict[str, tuple[int, dict[str, int]]] = {
-    "valid_batch": (10, {}),
-    "mixed_batch": (
-        4,
-        {"missing_field": 1, "not_json": 1, "not_object": 1, "bad_ip": 1, "bad_app_version": 1},
-    ),
-    "sns_envelope": (3, {"bad_envelope": 1}),
-    "eventbridge_envelope": (3, {"bad_envelope": 1}),
-    "fifo_batch": (6, {}),
-}
-
-
-def event_files() -> list[Path]:
-    return sorted(p for p in EVENTS.glob("*.json") if not p.name.startswith("env"))
 
 
 def load(stem: str) -> dict[str, Any]:

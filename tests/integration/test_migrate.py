@@ -30,7 +30,7 @@ def columns(db: TestDB, table: str) -> list[list[object]]:
     )
 
 
-def test_fresh_database_gets_the_exercise_columns_plus_message_id(raw_db: TestDB) -> None:
+def test_fresh_database_gets_the_exercise_columns_plus_message_id_and_loaded_at(raw_db: TestDB) -> None:
     migrate(raw_db)
     assert columns(raw_db, "user_logins") == [
         ["user_id", "character varying", 128, "YES"],
@@ -41,6 +41,7 @@ def test_fresh_database_gets_the_exercise_columns_plus_message_id(raw_db: TestDB
         ["app_version", "integer", None, "YES"],
         ["create_date", "date", None, "YES"],
         ["message_id", "character varying", 128, "NO"],
+        ["loaded_at", "timestamp with time zone", None, "YES"],  # `login-etl status` reads it
     ]
     assert [c[0] for c in columns(raw_db, "user_logins_rejected")] == [
         "message_id",
@@ -94,4 +95,9 @@ def test_exercise_style_table_is_upgraded_with_legacy_ids(raw_db: TestDB) -> Non
     assert raw_db.query(
         "SELECT count(*) FROM pg_constraint WHERE conname = 'user_logins_message_id_key'"
     ) == [[1]]
-    assert columns(raw_db, "user_logins")[-1] == ["message_id", "character varying", 128, "NO"]
+    assert columns(raw_db, "user_logins")[-2:] == [
+        ["message_id", "character varying", 128, "NO"],
+        ["loaded_at", "timestamp with time zone", None, "YES"],
+    ]
+    # The old rows' load time is unknown: NULL, not the migration's time.
+    assert raw_db.count("user_logins", "loaded_at IS NULL") == 3

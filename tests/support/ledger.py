@@ -136,7 +136,7 @@ _INVALID = (
     lambda i: json.dumps({**json.loads(valid_body(i)), "ip": f"300.1.1.{i % 250}"}),
     lambda i: json.dumps({**json.loads(valid_body(i)), "user_id": 12345}),
     lambda i: json.dumps({**json.loads(valid_body(i)), "device_type": "x" * 40}),
-    lambda i: json.dumps({**json.loads(valid_body(i)), "user_id": f"nul\u0000{i}"}),  # db_rejected
+    lambda i: json.dumps({**json.loads(valid_body(i)), "user_id": f"nul\u0000{i}"}),  # bad_type
 )
 
 

@@ -9,7 +9,7 @@ import pytest
 from login_etl_cli.main import build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
-COMMANDS = ("demo", "drain", "send", "reveal", "migrate", "rejects")
+COMMANDS = ("demo", "drain", "send", "reveal", "migrate", "rejects", "status")
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:

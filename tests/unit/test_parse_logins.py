@@ -51,21 +51,23 @@ non_strings = st.sampled_from([None, 5, {"user_id": "x"}, ["a"], b"{}"])
 items = st.one_of(bodies, fragments, st.sampled_from([b for _, b, _ in CORPUS]), non_strings)
 
 
+def outcome(result: Login | Exception) -> tuple[Any, ...]:
+    if isinstance(result, Login):
+        return ("ok", result)
+    if isinstance(result, RecordRejectedError):
+        return ("rejected", result.reason, result.detail)
+    return ("raised", type(result).__name__)
+
+
 def alone(body: object) -> tuple[Any, ...]:
     try:
-        return ("ok", parse_login(body))
-    except RecordRejectedError as err:
-        return ("rejected", err.reason, err.detail)
+        return outcome(parse_login(body))
+    except Exception as err:  # noqa: BLE001 - compared with what parse_logins returns for it
+        return outcome(err)
 
 
 def joined(batch: list[Any]) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = []
-    for result in parse_logins(batch):
-        if isinstance(result, Login):
-            out.append(("ok", result))
-        else:
-            out.append(("rejected", result.reason, result.detail))
-    return out
+    return [outcome(result) for result in parse_logins(batch)]
 
 
 @settings(max_examples=500, deadline=None)

@@ -48,9 +48,9 @@ def test_nothing_is_trimmed_and_unknown_keys_are_ignored() -> None:
         ("", "not_json", "body is not valid JSON"),
         ("{", "not_json", "body is not valid JSON"),
         (None, "not_json", "body is missing or not a string"),
-        ("[]", "not_object", "body is a JSON list, not an object"),
-        ("42", "not_object", "body is a JSON int, not an object"),
-        ("null", "not_object", "body is a JSON NoneType, not an object"),
+        ("[]", "not_object", "body is a JSON array, not an object"),
+        ("42", "not_object", "body is a JSON number, not an object"),
+        ("null", "not_object", "body is a JSON null, not an object"),
         (json.dumps({"Type": "Notification", "Message": 5}), "bad_envelope", "SNS Message is not a string"),
         (
             json.dumps({"Type": "Notification", "Message": "[1]"}),

@@ -61,3 +61,27 @@ CREATE UNLOGGED TABLE IF NOT EXISTS user_logins_staging (
     create_date      date,
     message_id       text
 );
+
+-- When each row landed, for `login-etl status` (rows per hour, progress). A guarded upgrade, so
+-- a routine run takes no lock on user_logins. Rows that predate it keep NULL: their load time is
+-- unknown, and stamping them with the migration's time would invent a burst. The default fills
+-- it on every insert path (COPY and INSERT name their columns). BRIN rather than btree: the
+-- value grows with insertion order, so a block-range index of a few pages finds "the rows of the
+-- last day" in a table of millions, and costs the COPY path next to nothing (autosummarize keeps
+-- the newest ranges summarized without waiting for VACUUM).
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM information_schema.columns
+        WHERE table_schema = current_schema()
+          AND table_name = 'user_logins' AND column_name = 'loaded_at'
+    ) THEN
+        ALTER TABLE user_logins ADD COLUMN loaded_at timestamptz;
+        ALTER TABLE user_logins ALTER COLUMN loaded_at SET DEFAULT now();
+    END IF;
+    IF to_regclass('user_logins_loaded_at_brin') IS NULL THEN
+        CREATE INDEX user_logins_loaded_at_brin ON user_logins
+            USING brin (loaded_at) WITH (autosummarize = on);
+    END IF;
+END
+$$;
