@@ -71,6 +71,8 @@ class DbSettings:
     sslrootcert: str | None = None
     connect_timeout_s: float = c.DEFAULT_CONNECT_TIMEOUT_S
     statement_timeout_ms: int = c.DEFAULT_STATEMENT_TIMEOUT_MS
+    #: Authenticate with a 15-minute IAM token (RDS Proxy with IAMAuth REQUIRED), not the password.
+    iam_auth: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DbSettings:
@@ -178,9 +180,13 @@ def _db_settings(env: Mapping[str, str]) -> DbSettings:
     rootcert = rootcert or url_rootcert
     if sslmode.startswith("verify-") and rootcert is not None and not os.path.isfile(rootcert):
         raise ConfigError(f"{c.ENV_DB_SSLROOTCERT} (or the URL's sslrootcert) does not name a readable file")
+    iam_auth = _flag(env, c.ENV_DB_IAM_AUTH, False)
+    if iam_auth and sslmode == "disable":
+        raise ConfigError(f"{c.ENV_DB_IAM_AUTH} needs TLS: set {c.ENV_DB_SSLMODE} to require or verify-full")
     return DbSettings(
         url=url,
         secret_arn=arn,
+        iam_auth=iam_auth,
         sslmode=sslmode,
         sslrootcert=rootcert,
         connect_timeout_s=_seconds(

@@ -11,7 +11,7 @@ from typing import Any
 from .config import ConnParams, aws_region
 from .errors import ConfigError
 
-__all__ = ["get_secret_json", "rds_conn_params"]
+__all__ = ["get_secret_json", "iam_auth_token", "rds_conn_params"]
 
 _NO_REGION = "no AWS region (set AWS_REGION, or give a full ARN)"
 #: What the common Secrets Manager error codes mean, in plain words.
@@ -97,3 +97,23 @@ def rds_conn_params(secret: Any) -> ConnParams:
         port=port,
         database=str(secret.get("dbname") or "postgres"),
     )
+
+
+def iam_auth_token(params: ConnParams) -> str:
+    """A 15-minute IAM authentication token for ``params`` (RDS Proxy with IAMAuth REQUIRED).
+
+    Signed locally with the function role's credentials (no network call); the proxy checks it
+    against ``rds-db:connect`` for this user. It stands in for the password, so it is never logged.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    if params.host is None:
+        raise ConfigError("IAM database authentication needs a TCP host, not a unix socket")
+    try:
+        token: str = boto3.client("rds").generate_db_auth_token(
+            DBHostname=params.host, Port=params.port, DBUsername=params.user
+        )
+    except BotoCoreError as exc:
+        raise ConfigError(f"could not sign an IAM database token ({type(exc).__name__})") from None
+    return token
