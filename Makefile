@@ -39,6 +39,8 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy on function/
 .PHONY: test
 test: lint ## The one gate: lint, types, and every test tier (not the slow soak)
 	$(BIN)/python -m pytest -m "not slow"
+	$(MAKE) --no-print-directory test-sam
+	$(MAKE) --no-print-directory test-localstack
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and autofix
@@ -47,6 +49,6 @@ fmt: $(STAMP) ## Format and autofix
 
 .PHONY: clean
 clean: ## Remove the virtualenvs and caches
-	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 -include mk/*.mk

@@ -107,8 +107,17 @@ def ensure_venv() -> dict[str, Path]:
             shutil.rmtree(build, ignore_errors=True)
             shutil.copytree(EXECUTOR_SRC, build, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
             subprocess.run(
-                [str(ls_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                 "--force-reinstall", "--no-deps", str(build)],
+                [
+                    str(ls_python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--force-reinstall",
+                    "--no-deps",
+                    str(build),
+                ],
                 check=True,
             )
             shutil.rmtree(build, ignore_errors=True)
@@ -164,7 +173,7 @@ def start(
         "SKIP_SSL_CERT_DOWNLOAD": "1",
     }
     log = (state / "localstack.log").open("ab")
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
+    process = subprocess.Popen(
         [str(tools["localstack"]), "-m", "localstack.runtime.main"],
         env=env,
         stdin=subprocess.DEVNULL,
@@ -228,7 +237,9 @@ def stop(pid: int, grace: float = 20) -> None:
 
 # --- command line (make up / make down without Docker) -------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("venv", help="build the cached virtualenvs")
     up = sub.add_parser("up", help="start LocalStack in the background")
@@ -247,11 +258,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         state_dir().mkdir(parents=True, exist_ok=True)
         # The database the ready hook writes into the secret: yours, on this host.
-        db = {"LOGIN_ETL_DB_HOST": "127.0.0.1", "LOGIN_ETL_DB_PORT": os.environ.get("LOGIN_ETL_PG_PORT", "5432")}
+        port = os.environ.get("LOGIN_ETL_PG_PORT", "5432")
+        db = {"LOGIN_ETL_DB_HOST": "127.0.0.1", "LOGIN_ETL_DB_PORT": port}
         process = start(opts.rie, opts.port, state_dir(), {**db, **os.environ})
         pid_file.write_text(str(process.pid))
-        print(f"LocalStack {LOCALSTACK_VERSION} on http://127.0.0.1:{opts.port} (pid {process.pid}; "
-              f"log {state_dir() / 'localstack.log'}); stop it with `make down`")
+        print(
+            f"LocalStack {LOCALSTACK_VERSION} on http://127.0.0.1:{opts.port} (pid {process.pid}; "
+            f"log {state_dir() / 'localstack.log'}); stop it with `make down`"
+        )
     elif opts.command == "python-dir":
         python = find_python(LAMBDA_RUNTIME)
         print(python.parent if python else "")

@@ -188,6 +188,7 @@ def env_file(pii_keys: str, database_url: str = COMPOSE_DATABASE_URL) -> dict[st
         "DB_SSLROOTCERT": "",
         "DB_CONNECT_TIMEOUT": "5",
         "DB_STATEMENT_TIMEOUT_MS": "10000",
+        "DB_IAM_AUTH": "false",
         "PII_KEYS": pii_keys,
         "PII_ACTIVE_KEY_ID": "",
         "PII_KEYS_SECRET_ARN": "",

@@ -136,6 +136,20 @@ def sqs_endpoint() -> Iterator[str]:
         yield endpoint
 
 
+@pytest.fixture
+def secrets_client(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's server speaks Secrets Manager too; point boto3 (and so Powertools) at it."""
+    import boto3
+    from aws_lambda_powertools.utilities.parameters import base
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
+    base.DEFAULT_PROVIDERS.clear()
+    base.clear_caches()
+    yield boto3.client("secretsmanager", endpoint_url=sqs_endpoint, region_name="us-east-1")
+    base.DEFAULT_PROVIDERS.clear()
+    base.clear_caches()
+
+
 # --- logs ------------------------------------------------------------------------------------------
 class LogCapture:
     """The handler's Powertools JSON log lines, exactly as they would reach CloudWatch."""

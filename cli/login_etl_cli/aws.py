@@ -21,12 +21,13 @@ def region_from_queue_url(queue_url: str) -> str | None:
 
 
 def sqs_client(*, endpoint_url: str | None, region: str | None, queue_url: str | None = None) -> Any:
-    """An SQS client. The region is ``region``, else the queue URL's, else boto3's own chain
-    (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile); ``AWS_ENDPOINT_URL`` is honoured by
-    boto3 when ``endpoint_url`` is None."""
+    """An SQS client. The region is ``region``, else the queue URL's, else ``AWS_REGION``, else
+    ``AWS_DEFAULT_REGION`` (botocore reads only this one), else the profile's;
+    ``AWS_ENDPOINT_URL`` is honoured by boto3 when ``endpoint_url`` is None."""
     import boto3
+    from login_etl.config import aws_region
 
-    chosen = region or (region_from_queue_url(queue_url) if queue_url else None)
+    chosen = region or (region_from_queue_url(queue_url) if queue_url else None) or aws_region()
     return boto3.client("sqs", endpoint_url=endpoint_url, region_name=chosen)
 
 

@@ -42,18 +42,39 @@ def unb64url(text: str) -> bytes:
         raise ValueError("not base64url") from exc
 
 
-def _decode_key(key_id: str, text: str) -> bytes:
-    """Accept standard or url-safe base64, padded or not; the error names the id, never the key."""
+def _check_id(key_id: object, position: int, where: str) -> str:
+    """The entry's id, checked before anything else so that only a valid id is ever printed.
+
+    A valid id is at most 32 characters and a 32- or 64-byte key is at least 43 in base64, so a
+    printed id can never be a key. An entry written the wrong way round (key first) is named by
+    its position only, so its key never reaches a message, a log line or an exception.
+    """
+    if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
+        raise KeyRingError(
+            f"{where} entry {position}: the key id must be 1-32 characters of A-Z a-z 0-9 _ . - "
+            "(is it written key first?)"
+        )
+    return key_id
+
+
+def _decode_key(name: str, text: str) -> bytes:
+    """Accept standard or url-safe base64, padded or not; the error says ``name``, never the key."""
     cleaned = text.strip().replace("-", "+").replace("_", "/")
     try:
         raw = base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
     except binascii.Error:
-        raise KeyRingError(f"PII key {key_id!r} is not valid base64") from None
+        raise KeyRingError(f"{name} is not valid base64") from None
     if len(raw) not in PII_KEY_SIZES:
-        raise KeyRingError(
-            f"PII key {key_id!r} is {len(raw)} bytes; AES-SIV keys here are 32 or 64 random bytes"
-        )
+        raise KeyRingError(f"{name} is {len(raw)} bytes; AES-SIV keys here are 32 or 64 random bytes")
     return raw
+
+
+def _active_id(active: object) -> str | None:
+    if active is None or active == "":
+        return None
+    if not isinstance(active, str) or not _KEY_ID.fullmatch(active):
+        raise KeyRingError("the active PII key id is not a key id (1-32 characters of A-Z a-z 0-9 _ . -)")
+    return active
 
 
 class KeyRing:
@@ -64,12 +85,11 @@ class KeyRing:
     def __init__(self, keys: Mapping[str, bytes], active_id: str | None = None) -> None:
         if not keys:
             raise KeyRingError("the PII key ring is empty")
-        for key_id, key in keys.items():
-            if not _KEY_ID.fullmatch(key_id):
-                raise KeyRingError("a PII key id must be 1-32 characters of A-Z a-z 0-9 _ . -")
+        for position, (key_id, key) in enumerate(keys.items(), start=1):
+            _check_id(key_id, position, "the PII key ring")
             if len(key) not in PII_KEY_SIZES:
                 raise KeyRingError(f"PII key {key_id!r} must be 32 or 64 bytes")
-        active = active_id or next(iter(keys))
+        active = _active_id(active_id) or next(iter(keys))
         if active not in keys:
             raise KeyRingError(f"the active PII key id {active!r} is not in the key ring")
         self._ciphers = {key_id: SivCipher(key) for key_id, key in keys.items()}
@@ -83,13 +103,14 @@ class KeyRing:
     def from_spec(cls, spec: str, active_id: str | None = None) -> KeyRing:
         """Parse ``PII_KEYS``: ``id:base64key[,id:base64key...]``."""
         keys: dict[str, bytes] = {}
-        for item in spec.split(","):
+        for position, item in enumerate(spec.split(","), start=1):
             key_id, sep, encoded = item.strip().partition(":")
             if not sep or not key_id or not encoded:
                 raise KeyRingError("PII_KEYS must look like id:base64key[,id:base64key...]")
+            _check_id(key_id, position, "PII_KEYS")
             if key_id in keys:
                 raise KeyRingError(f"PII key id {key_id!r} appears twice")
-            keys[key_id] = _decode_key(key_id, encoded)
+            keys[key_id] = _decode_key(f"PII key {key_id!r}", encoded)
         return cls(keys, active_id)
 
     @classmethod
@@ -99,10 +120,12 @@ class KeyRing:
             raise KeyRingError('the PII key secret must be {"active": id, "keys": {id: base64}}')
         raw_keys = secret["keys"]
         keys = {}
-        for key_id, encoded in raw_keys.items():
-            if not isinstance(key_id, str) or not isinstance(encoded, str):
-                raise KeyRingError("the PII key secret's keys must map ids to base64 strings")
-            keys[key_id] = _decode_key(key_id, encoded)
+        where = "the PII key secret's keys"
+        for position, (key_id, encoded) in enumerate(raw_keys.items(), start=1):
+            _check_id(key_id, position, where)
+            if not isinstance(encoded, str):
+                raise KeyRingError(f"{where} entry {position}: the key is not a base64 string")
+            keys[key_id] = _decode_key(f"PII key {key_id!r}", encoded)
         active = active_id or secret.get("active")
         if active is not None and not isinstance(active, str):
             raise KeyRingError('the PII key secret\'s "active" must be a key id')

@@ -180,7 +180,7 @@ def test_generator_reproduces_the_committed_files_byte_for_byte(tmp_path: Path) 
         )
 
 
-# --- the built package (slow: installs aws-sam-cli into .venv-sam and runs `sam build`) -------
+# --- the built package (slow: installs aws-sam-cli into its cached venv and runs `sam build`) -------
 
 # Calls the handler of the built package the way the Lambda runtime does, one event per file.
 _RUNTIME_SHIM = """

@@ -33,6 +33,7 @@ from sam.harness import (
     Postgres,
     missing_pieces,
     raise_on_sigterm,
+    unmount_below,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +95,7 @@ def tier() -> Iterator[Tier]:
     cleanup = Cleanup()
     workdir = Path(tempfile.mkdtemp(prefix="login-etl-sam-"))
     workdir.chmod(0o711)  # the postgres user must reach its own dir below; nothing is listable
-    cleanup.push("work dir", lambda: subprocess.run(["rm", "-rf", str(workdir)], check=False))
+    cleanup.push("work dir", lambda: unmount_below(workdir))
     try:
         tar = base_image.ensure_rootfs_tar()
         ns = Namespace.create()

@@ -51,6 +51,10 @@ class Cleanup:
         self._actions.append((what, action))
 
     def run(self) -> None:
+        with ignoring_signals():  # a second Ctrl-C or SIGTERM must not cut a stop in half
+            self._run()
+
+    def _run(self) -> None:
         errors = []
         while self._actions:
             what, action = self._actions.pop()
@@ -60,6 +64,20 @@ class Cleanup:
                 errors.append(f"{what}: {exc}")
         if errors:
             raise RuntimeError("cleanup failed: " + "; ".join(errors))
+
+
+@contextlib.contextmanager
+def ignoring_signals() -> Iterator[None]:
+    try:
+        saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals are not ours to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def raise_on_sigterm() -> None:

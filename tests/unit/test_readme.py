@@ -35,12 +35,14 @@ EXERCISED = {
     "test_generator_reproduces_the_committed_files_byte_for_byte",
     "make env-local": "tests/integration/test_events_dir.py::"
     "test_env_local_generates_and_prints_an_ephemeral_key",
+    "make test-sam": "tests/sam/test_sam_local.py::test_sam_local_invoke_on_each_event_file",
 }
 # What the make target runs, so the test above really exercises it.
 RECIPE_RUNS = {
     "make demo": "login-etl demo",
     "make events": "scripts/make_events.py",
     "make env-local": "scripts/make_events.py env-local",
+    "make test-sam": "pytest tests/sam",
 }
 
 
