@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final, TextIO
 
 from login_etl.config import DbSettings, PiiSettings, Settings
-from login_etl.errors import RevealError
+from login_etl.errors import RevealError, StoreError
 from login_etl.pii import KeyRing
 from login_etl.rejected import open_body
 from login_etl.runtime import Runtime
@@ -120,20 +120,34 @@ def _schema_state(runtime: Runtime) -> dict[str, set[str]]:
     return tables
 
 
+def _schema_before(runtime: Runtime) -> dict[str, set[str]] | None:
+    """The schema as it is, on a connection of its own; None when that fails, so that the
+    migration itself then fails and says why in its own words."""
+    peek = Runtime(runtime.settings)
+    try:
+        return _schema_state(peek)
+    except StoreError:
+        return None
+    finally:
+        peek.store.close()
+
+
 def migrate(runtime: Runtime, *, runtime_role: str | None = None) -> MigrateReport:
     """Create or upgrade the schema: idempotent, and safe alongside running functions.
 
     With ``runtime_role``, the connected user (the table owner) then grants that role exactly the
     runtime privileges (``roles.RUNTIME_GRANTS``), revoking anything wider. Returns what changed.
     """
+    before = _schema_before(runtime)
     try:
-        before = _schema_state(runtime)
         runtime.store.migrate()
         after = _schema_state(runtime)
         if runtime_role is not None:
             runtime.store.query(runtime_grants_sql(runtime_role))
     finally:
         runtime.store.close()
+    if before is None:  # not seen: say nothing rather than something untrue
+        return MigrateReport(created=(), added_columns=())
     created = tuple(name for name in SCHEMA_TABLES if name in after and name not in before)
     added: tuple[str, ...] = ()
     if "user_logins" in before:
