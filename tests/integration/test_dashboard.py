@@ -7,8 +7,9 @@ every widget is checked against the truth, not against a list written next to it
   with the function's POWERTOOLS_* settings taken from the transformed template, on real batches
   against the real PostgreSQL, and parsing the EMF blobs it prints (namespace, name, dimensions);
 - the fields of the ``batch summary`` log line come from the same run (every reject reason
-  included: the batch carries one body per reason a body can earn, and a row the database itself
-  refuses, for ``db_rejected``);
+  included: the batch carries one body per reason a body can earn, a row the database itself
+  refuses, for ``db_rejected``, a record with an unusable SentTimestamp, for ``bad_attribute``,
+  and one whose handling hits a bug planted in the handler's process, for ``unprocessable``);
 - an AWS metric must be one AWS publishes for a resource of this stack, with that resource's
   dimension (the table below, from the AWS/Lambda and AWS/SQS metric references).
 
@@ -38,6 +39,11 @@ DASHBOARD_ID: Final = "Dashboard"
 #: A user_id the test database refuses (a CHECK constraint), so that one valid-looking row is
 #: refused by the database itself and rejected as db_rejected, through the handler's real path.
 REFUSED_USER: Final = "refused-by-the-database"
+#: A valid login whose record carries an unusable SentTimestamp: bad_attribute.
+BAD_SENT_USER: Final = "sent-at-no-time"
+#: A valid login whose handling raises, through a bug the test plants in the handler's process
+#: (no input earns ``unprocessable`` without a bug): the dashboard must show it when one happens.
+PLANTED_BUG_USER: Final = "a-planted-bug"
 
 #: (namespace, dimension) -> (the resource type it names, how the dashboard must name it, metrics).
 #: Sources: "Types of metrics for Lambda functions" (invocation, performance, concurrency and
@@ -88,8 +94,14 @@ INSIGHTS_KEYWORDS: Final = frozenset(
 # The handler in a process of its own, so Powertools reads the template's settings at import.
 _INVOKE: Final = """
 import json, sys
-from login_etl import handler
+from login_etl import batch, handler
 from login_etl_cli.context import LocalContext
+real_parse_login = batch.parse_login
+def planted(body):
+    if isinstance(body, str) and "a-planted-bug" in body:
+        raise RuntimeError("a bug planted by the test")
+    return real_parse_login(body)
+batch.parse_login = planted
 for event in json.load(sys.stdin):
     handler.lambda_handler(event, LocalContext())
 handler.reset()
@@ -128,6 +140,9 @@ def _events(bodies: list[str]) -> list[dict[str, Any]]:
     from login_etl_cli.lambda_event import make_event, make_record
 
     batch = dict(make_event(make_record(body) for body in bodies))
+    for record in batch["Records"]:
+        if BAD_SENT_USER in record["body"]:
+            record["attributes"]["SentTimestamp"] = "not-a-time"
     return [batch, batch]  # the second delivery is all duplicates
 
 
@@ -173,8 +188,9 @@ def _capture(cfn: dict[str, Any], db: TestDB) -> RealOutput:
         {"user_id": REFUSED_USER, "app_version": "1.0", "device_type": "ios", "ip": "10.1.2.3",
          "locale": "PH", "device_id": "593-47-0001"}
     )  # fmt: skip
+    by_record = [refused.replace(REFUSED_USER, user) for user in (BAD_SENT_USER, PLANTED_BUG_USER)]
     template_env = cfn["Resources"][FUNCTION_ID]["Properties"]["Environment"]["Variables"]
-    printed = _run_handler(template_env, db.url, new_key_spec(), [*synthetic.bodies, refused])
+    printed = _run_handler(template_env, db.url, new_key_spec(), [*synthetic.bodies, refused, *by_record])
 
     lines = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
     metrics = frozenset(m for line in lines if "_aws" in line for m in _emf_metrics(line))
