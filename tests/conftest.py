@@ -136,6 +136,20 @@ def sqs_endpoint() -> Iterator[str]:
         yield endpoint
 
 
+@pytest.fixture
+def secrets_client(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's server speaks Secrets Manager too; point boto3 (and so Powertools) at it."""
+    import boto3
+    from aws_lambda_powertools.utilities.parameters import base
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
+    base.DEFAULT_PROVIDERS.clear()
+    base.clear_caches()
+    yield boto3.client("secretsmanager", endpoint_url=sqs_endpoint, region_name="us-east-1")
+    base.DEFAULT_PROVIDERS.clear()
+    base.clear_caches()
+
+
 # --- logs ------------------------------------------------------------------------------------------
 class LogCapture:
     """The handler's Powertools JSON log lines, exactly as they would reach CloudWatch."""
@@ -178,3 +192,29 @@ def pii_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     from support.pii_guard import arm
 
     yield from arm(monkeypatch, request.node)
+
+
+# --- nothing the suite starts may outlive it (support/leftovers) --------------------------------
+def pytest_configure(config: pytest.Config) -> None:
+    from support.leftovers import mark_session
+
+    config.stash[_SESSION_MARK] = mark_session()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After every fixture is torn down: fail the run if a process it started is still alive."""
+    from support.leftovers import stop, survivors_after
+
+    left = survivors_after(session.config.stash[_SESSION_MARK])
+    if not left:
+        return
+    lines = "\n".join(f"  pid {pid}: {cmdline[:200]}" for pid, cmdline in left)
+    session.config.get_terminal_writer().line(
+        f"\nERROR: {len(left)} process(es) started by the test suite outlived it (now stopped):\n{lines}",
+        red=True,
+    )
+    stop([pid for pid, _ in left])
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_SESSION_MARK = pytest.StashKey[str]()

@@ -23,7 +23,8 @@ _READ_MARGIN_S = 5.0
 
 
 def ssl_context_for(db: DbSettings) -> ssl.SSLContext | None:
-    """``disable`` -> None; ``require`` -> encrypted, unverified; ``verify-full`` -> CA + hostname."""
+    """``disable`` -> None; ``require`` -> encrypted, unverified; ``verify-ca`` -> the chain is
+    checked against the CA; ``verify-full`` -> the CA and the host name, as libpq does."""
     if db.sslmode == "disable":
         return None
     if db.sslmode == "require":
@@ -33,6 +34,8 @@ def ssl_context_for(db: DbSettings) -> ssl.SSLContext | None:
         return ctx
     ctx = ssl.create_default_context(cafile=db.sslrootcert)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if db.sslmode == "verify-ca":
+        ctx.check_hostname = False  # verify_mode stays CERT_REQUIRED
     return ctx
 
 

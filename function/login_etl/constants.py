@@ -16,6 +16,7 @@ ENV_DB_SSLMODE: Final = "DB_SSLMODE"
 ENV_DB_SSLROOTCERT: Final = "DB_SSLROOTCERT"
 ENV_DB_CONNECT_TIMEOUT: Final = "DB_CONNECT_TIMEOUT"
 ENV_DB_STATEMENT_TIMEOUT_MS: Final = "DB_STATEMENT_TIMEOUT_MS"
+ENV_DB_IAM_AUTH: Final = "DB_IAM_AUTH"
 ENV_PII_KEYS: Final = "PII_KEYS"
 ENV_PII_ACTIVE_KEY_ID: Final = "PII_ACTIVE_KEY_ID"
 ENV_PII_KEYS_SECRET_ARN: Final = "PII_KEYS_SECRET_ARN"
@@ -30,6 +31,7 @@ CONFIG_ENV_VARS: Final = (
     ENV_DB_SSLROOTCERT,
     ENV_DB_CONNECT_TIMEOUT,
     ENV_DB_STATEMENT_TIMEOUT_MS,
+    ENV_DB_IAM_AUTH,
     ENV_PII_KEYS,
     ENV_PII_ACTIVE_KEY_ID,
     ENV_PII_KEYS_SECRET_ARN,
@@ -37,7 +39,8 @@ CONFIG_ENV_VARS: Final = (
     ENV_AUTO_MIGRATE,
 )
 
-SSL_MODES: Final = ("disable", "require", "verify-full")
+#: Weakest to strictest: when DB_SSLMODE and DATABASE_URL's sslmode differ, the later one wins.
+SSL_MODES: Final = ("disable", "require", "verify-ca", "verify-full")
 
 # Set by the platform, never by the template: how the code tells a real Lambda from a local one.
 ENV_AWS_LAMBDA_FUNCTION_NAME: Final = "AWS_LAMBDA_FUNCTION_NAME"
@@ -65,6 +68,10 @@ AD_IP: Final = b"ip"
 AD_DEVICE_ID: Final = b"device_id"
 #: Associated data for rejected bodies, so a body ciphertext can never pass for a masked field.
 AD_BODY: Final = b"body"
+
+# --- AWS (read by config; the function's own settings are CONFIG_ENV_VARS above) ---------------
+ENV_AWS_REGION: Final = "AWS_REGION"
+ENV_AWS_DEFAULT_REGION: Final = "AWS_DEFAULT_REGION"
 
 # --- observability ----------------------------------------------------------------------------
 ENV_POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"

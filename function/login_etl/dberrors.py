@@ -9,7 +9,9 @@
 - anything else (a syntax error, a missing table): a bug, wrapped in ``StoreError`` and raised.
 
 Messages never carry the server's text, which can quote row values (PII); only SQLSTATE codes and
-column names are kept.
+column names are kept. The common failures an operator meets say what happened in plain words,
+with the SQLSTATE after it. They never name the user or the database either: a URL with an
+unescaped character in its password can put part of the password there.
 """
 
 from __future__ import annotations
@@ -34,6 +36,20 @@ _TRANSIENT_CODES: Final = frozenset({"55P03"})
 # 22 data exception, 23 integrity constraint violation, 54 program limit (e.g. index row too big).
 _ROW_CLASSES: Final = frozenset({"22", "23", "54"})
 _INSUFFICIENT_PRIVILEGE: Final = "42501"
+#: What the common SQLSTATEs mean, for the operator reading the error.
+_PLAIN: Final = {
+    "28P01": "password authentication failed: wrong user or password",
+    "28000": "the server refused this user from this host (pg_hba.conf, or no such role)",
+    "3D000": "the database does not exist",
+    "42P01": "the schema is not migrated: run `login-etl migrate`",
+    "57014": "a statement ran past the statement timeout",
+    "57P01": "the server is shutting down",
+    "57P03": "the server is starting up or in recovery",
+    "53300": "the server has too many connections",
+}
+#: pg8000 reports a server that answers "no" to the TLS request only by this fixed message of its
+#: own (no SQLSTATE: the server never gets that far), so this one case is matched by text.
+_TLS_REFUSED: Final = "Server refuses SSL"
 
 
 def _fields(exc: BaseException) -> dict[str, Any]:
@@ -56,16 +72,23 @@ def classify(exc: BaseException) -> StoreError:
     """
     if isinstance(exc, StoreError):
         return exc
+    if isinstance(exc, pg8000.exceptions.InterfaceError) and str(exc) == _TLS_REFUSED:
+        return TransientStoreError(
+            "the server does not offer TLS, which DB_SSLMODE or DATABASE_URL's sslmode asks for",
+            network=True,
+        )
     if isinstance(exc, pg8000.exceptions.InterfaceError | OSError | socket.timeout | ssl.SSLError):
         return TransientStoreError(f"database connection failed ({type(exc).__name__})", network=True)
     code = sqlstate(exc)
     if code is not None:
         raw_column = _fields(exc).get("c")
         column = raw_column if isinstance(raw_column, str) else None
+        plain = _PLAIN.get(code)
         if code[:2] in _TRANSIENT_CLASSES or code in _TRANSIENT_CODES:
             # A session-level failure (08, 28, 57P0x shutdown) leaves the connection unusable.
             network = code[:2] in ("08", "28") or code.startswith("57P")
-            return TransientStoreError(f"database is unavailable (SQLSTATE {code})", network=network)
+            what = plain or "database is unavailable"
+            return TransientStoreError(f"{what} (SQLSTATE {code})", network=network)
         if code == _INSUFFICIENT_PRIVILEGE:
             return PrivilegeError(
                 f"the database role lacks a privilege (SQLSTATE {code}): "
@@ -76,5 +99,5 @@ def classify(exc: BaseException) -> StoreError:
             return RowRefusedError(
                 f"database refused the data (SQLSTATE {code}){where}", sqlstate=code, column=column
             )
-        return StoreError(f"unexpected database error (SQLSTATE {code})")
+        return StoreError(f"{plain or 'unexpected database error'} (SQLSTATE {code})")
     return StoreError(f"unexpected database error ({type(exc).__name__})")

@@ -14,19 +14,21 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from .constants import AD_DEVICE_ID, AD_IP, PII_KEY_SIZES
 from .errors import KeyRingError, RevealError
 from .siv import SivCipher
 
-__all__ = ["FIELD_ADS", "KeyRing", "b64url", "unb64url"]
+__all__ = ["FIELD_ADS", "KeyRing", "b64url", "b64url_many", "unb64url"]
 
 #: Associated data by field name; reveal tries each, since SIV authenticates the field.
 FIELD_ADS: Final[Mapping[str, bytes]] = {"ip": AD_IP, "device_id": AD_DEVICE_ID}
 
 _KEY_ID: Final = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+# Zero bytes that round a length up to a multiple of 3, indexed by length % 3.
+_TO_THREE: Final = (b"", b"\x00\x00", b"\x00")
 
 
 def b64url(data: bytes) -> str:
@@ -42,18 +44,56 @@ def unb64url(text: str) -> bytes:
         raise ValueError("not base64url") from exc
 
 
-def _decode_key(key_id: str, text: str) -> bytes:
-    """Accept standard or url-safe base64, padded or not; the error names the id, never the key."""
+def b64url_many(items: Sequence[bytes]) -> list[str]:
+    """``[b64url(x) for x in items]`` with one base64 call for the whole list.
+
+    Each item is padded with zero bytes to a multiple of 3, so every item starts on a 4-character
+    boundary of the joint encoding; unpadded base64 of L bytes is the first ceil(4L/3) characters
+    of the encoding of those bytes followed by zeros, so slicing gives each item's own encoding.
+    """
+    text = base64.urlsafe_b64encode(b"".join([x + _TO_THREE[len(x) % 3] for x in items])).decode("ascii")
+    out = []
+    at = 0
+    for x in items:
+        n = len(x)
+        out.append(text[at : at + (4 * n + 2) // 3])
+        at += (n + 2) // 3 * 4
+    return out
+
+
+def _check_id(key_id: object, position: int, where: str) -> str:
+    """The entry's id, checked before anything else so that only a valid id is ever printed.
+
+    A valid id is at most 32 characters and a 32- or 64-byte key is at least 43 in base64, so a
+    printed id can never be a key. An entry written the wrong way round (key first) is named by
+    its position only, so its key never reaches a message, a log line or an exception.
+    """
+    if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
+        raise KeyRingError(
+            f"{where} entry {position}: the key id must be 1-32 characters of A-Z a-z 0-9 _ . - "
+            "(is it written key first?)"
+        )
+    return key_id
+
+
+def _decode_key(name: str, text: str) -> bytes:
+    """Accept standard or url-safe base64, padded or not; the error says ``name``, never the key."""
     cleaned = text.strip().replace("-", "+").replace("_", "/")
     try:
         raw = base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
     except binascii.Error:
-        raise KeyRingError(f"PII key {key_id!r} is not valid base64") from None
+        raise KeyRingError(f"{name} is not valid base64") from None
     if len(raw) not in PII_KEY_SIZES:
-        raise KeyRingError(
-            f"PII key {key_id!r} is {len(raw)} bytes; AES-SIV keys here are 32 or 64 random bytes"
-        )
+        raise KeyRingError(f"{name} is {len(raw)} bytes; AES-SIV keys here are 32 or 64 random bytes")
     return raw
+
+
+def _active_id(active: object) -> str | None:
+    if active is None or active == "":
+        return None
+    if not isinstance(active, str) or not _KEY_ID.fullmatch(active):
+        raise KeyRingError("the active PII key id is not a key id (1-32 characters of A-Z a-z 0-9 _ . -)")
+    return active
 
 
 class KeyRing:
@@ -64,12 +104,11 @@ class KeyRing:
     def __init__(self, keys: Mapping[str, bytes], active_id: str | None = None) -> None:
         if not keys:
             raise KeyRingError("the PII key ring is empty")
-        for key_id, key in keys.items():
-            if not _KEY_ID.fullmatch(key_id):
-                raise KeyRingError("a PII key id must be 1-32 characters of A-Z a-z 0-9 _ . -")
+        for position, (key_id, key) in enumerate(keys.items(), start=1):
+            _check_id(key_id, position, "the PII key ring")
             if len(key) not in PII_KEY_SIZES:
                 raise KeyRingError(f"PII key {key_id!r} must be 32 or 64 bytes")
-        active = active_id or next(iter(keys))
+        active = _active_id(active_id) or next(iter(keys))
         if active not in keys:
             raise KeyRingError(f"the active PII key id {active!r} is not in the key ring")
         self._ciphers = {key_id: SivCipher(key) for key_id, key in keys.items()}
@@ -83,13 +122,14 @@ class KeyRing:
     def from_spec(cls, spec: str, active_id: str | None = None) -> KeyRing:
         """Parse ``PII_KEYS``: ``id:base64key[,id:base64key...]``."""
         keys: dict[str, bytes] = {}
-        for item in spec.split(","):
+        for position, item in enumerate(spec.split(","), start=1):
             key_id, sep, encoded = item.strip().partition(":")
             if not sep or not key_id or not encoded:
                 raise KeyRingError("PII_KEYS must look like id:base64key[,id:base64key...]")
+            _check_id(key_id, position, "PII_KEYS")
             if key_id in keys:
                 raise KeyRingError(f"PII key id {key_id!r} appears twice")
-            keys[key_id] = _decode_key(key_id, encoded)
+            keys[key_id] = _decode_key(f"PII key {key_id!r}", encoded)
         return cls(keys, active_id)
 
     @classmethod
@@ -99,10 +139,12 @@ class KeyRing:
             raise KeyRingError('the PII key secret must be {"active": id, "keys": {id: base64}}')
         raw_keys = secret["keys"]
         keys = {}
-        for key_id, encoded in raw_keys.items():
-            if not isinstance(key_id, str) or not isinstance(encoded, str):
-                raise KeyRingError("the PII key secret's keys must map ids to base64 strings")
-            keys[key_id] = _decode_key(key_id, encoded)
+        where = "the PII key secret's keys"
+        for position, (key_id, encoded) in enumerate(raw_keys.items(), start=1):
+            _check_id(key_id, position, where)
+            if not isinstance(encoded, str):
+                raise KeyRingError(f"{where} entry {position}: the key is not a base64 string")
+            keys[key_id] = _decode_key(f"PII key {key_id!r}", encoded)
         active = active_id or secret.get("active")
         if active is not None and not isinstance(active, str):
             raise KeyRingError('the PII key secret\'s "active" must be a key id')
@@ -117,6 +159,13 @@ class KeyRing:
         return self._active_prefix + b64url(
             self._ciphers[self.active_id].encrypt(value.encode("utf-8", "surrogatepass"), ad)
         )
+
+    def mask_many(self, values: Sequence[str], ad: bytes) -> list[str]:
+        """``[mask(v, ad) for v in values]``, encrypted and encoded for the whole batch at once."""
+        cipher = self._ciphers[self.active_id]
+        sealed = cipher.encrypt_many([v.encode("utf-8", "surrogatepass") for v in values], ad)
+        prefix = self._active_prefix
+        return [prefix + text for text in b64url_many(sealed)]
 
     def unmask(self, masked: str, ad: bytes) -> str:
         """Recover the plaintext of one field; raise ``RevealError`` if it does not authenticate."""

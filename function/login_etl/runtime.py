@@ -6,6 +6,7 @@ Construction is cheap and touches no network; the connection opens lazily at the
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from .config import ConnParams, Settings, parse_database_url
@@ -52,11 +53,17 @@ class Runtime:
     def _conn_params(self) -> ConnParams:
         db = self.settings.db
         if db.url is not None:
-            return parse_database_url(db.url)
-        from .secrets import get_secret_json, rds_conn_params
+            params = parse_database_url(db.url)
+        else:
+            from .secrets import get_secret_json, rds_conn_params
 
-        assert db.secret_arn is not None
-        return rds_conn_params(get_secret_json(db.secret_arn, self.settings.secrets_max_age_s))
+            assert db.secret_arn is not None
+            params = rds_conn_params(get_secret_json(db.secret_arn, self.settings.secrets_max_age_s))
+        if db.iam_auth:
+            from .secrets import iam_auth_token
+
+            params = replace(params, password=iam_auth_token(params))
+        return params
 
     def _connect(self) -> Any:
         return open_connection(self._conn_params(), self.settings.db)

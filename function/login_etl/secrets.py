@@ -8,20 +8,75 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import ConnParams
+from .config import ConnParams, aws_region
 from .errors import ConfigError
 
-__all__ = ["get_secret_json", "rds_conn_params"]
+__all__ = ["get_secret_json", "iam_auth_token", "rds_conn_params"]
+
+_NO_REGION = "no AWS region (set AWS_REGION, or give a full ARN)"
+#: What the common Secrets Manager error codes mean, in plain words.
+_PLAIN: dict[str, str] = {
+    "ResourceNotFoundException": "not found",
+    "AccessDeniedException": "access denied",
+    "AccessDenied": "access denied",
+    "DecryptionFailure": "its KMS key cannot decrypt it",
+    "InvalidRequestException": "not readable now (deleted, or pending deletion?)",
+    "UnrecognizedClientException": "the AWS credentials are not valid",
+    "ExpiredTokenException": "the AWS credentials have expired",
+}
+
+
+def _provider(arn: str) -> Any:
+    """A Powertools secrets provider for the ARN's own region (then ``AWS_REGION``, then
+    ``AWS_DEFAULT_REGION``): botocore alone reads only the last, so the CLI's ``migrate`` and
+    ``reveal`` could not find a region. Kept in Powertools' provider table, so its cache and
+    ``clear_caches`` work as for ``get_secret``."""
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+    from botocore.config import Config
+
+    region = aws_region(arn)
+    slot = f"secrets:{region}"
+    if slot not in DEFAULT_PROVIDERS:
+        config = Config(region_name=region) if region else None
+        DEFAULT_PROVIDERS[slot] = SecretsProvider(boto_config=config)
+    return DEFAULT_PROVIDERS[slot]
+
+
+def _why(exc: BaseException) -> str:
+    """Why a read failed, from the botocore error Powertools wrapped: plain words, then the AWS
+    error code. Never the secret's value, and never botocore's own text (it can quote a request)."""
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+    cause = exc.__context__
+    if isinstance(cause, ClientError):
+        code = str(cause.response.get("Error", {}).get("Code", "error"))
+        return f"{_PLAIN.get(code, 'AWS refused the request')} ({code})"
+    if isinstance(cause, NoRegionError):
+        return _NO_REGION
+    if isinstance(cause, NoCredentialsError):
+        return "no AWS credentials"
+    return f"the request failed ({type(cause).__name__})" if cause is not None else "the request failed"
 
 
 def get_secret_json(arn: str, max_age_s: int) -> Any:
     """The secret's JSON value, cached for ``max_age_s``; ``ConfigError`` names the ARN, not the value."""
-    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import (
+        GetParameterError,
+        TransformParameterError,
+    )
+    from botocore.exceptions import NoRegionError
 
     try:
-        return parameters.get_secret(arn, transform="json", max_age=max_age_s)
-    except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError):
-        raise ConfigError(f"could not read secret {arn} as JSON") from None
+        provider = _provider(arn)
+    except NoRegionError:
+        raise ConfigError(f"could not read secret {arn}: {_NO_REGION}") from None
+    try:
+        return provider.get(arn, transform="json", max_age=max_age_s)
+    except GetParameterError as exc:
+        raise ConfigError(f"could not read secret {arn}: {_why(exc)}") from None
+    except TransformParameterError:
+        raise ConfigError(f"secret {arn} is not JSON") from None
 
 
 def rds_conn_params(secret: Any) -> ConnParams:
@@ -42,3 +97,23 @@ def rds_conn_params(secret: Any) -> ConnParams:
         port=port,
         database=str(secret.get("dbname") or "postgres"),
     )
+
+
+def iam_auth_token(params: ConnParams) -> str:
+    """A 15-minute IAM authentication token for ``params`` (RDS Proxy with IAMAuth REQUIRED).
+
+    Signed locally with the function role's credentials (no network call); the proxy checks it
+    against ``rds-db:connect`` for this user. It stands in for the password, so it is never logged.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    if params.host is None:
+        raise ConfigError("IAM database authentication needs a TCP host, not a unix socket")
+    try:
+        token: str = boto3.client("rds").generate_db_auth_token(
+            DBHostname=params.host, Port=params.port, DBUsername=params.user
+        )
+    except BotoCoreError as exc:
+        raise ConfigError(f"could not sign an IAM database token ({type(exc).__name__})") from None
+    return token

@@ -16,6 +16,7 @@ import pytest
 from conftest import exercise_bodies
 from login_etl_cli.runner import drain
 from login_etl_cli.sender import send_bodies
+from support.cloudwatch import publish_oldest_message_age
 from support.pg import TestDB, connect
 
 from .conftest import QueueFactory, run_cli
@@ -99,19 +100,9 @@ def test_an_old_oldest_message_is_falling_behind_and_the_dlq_is_reported(
     drain(queue.sqs, queue.url, batch_size=10)  # progress: 20 landed
     send_bodies(queue.sqs, queue.url, exercise_bodies()[20:25])  # a backlog smaller than that
     send_bodies(queue.sqs, queue.dlq_url, exercise_bodies()[25:27])
-    # What AWS publishes for a queue whose oldest message waits 15 minutes (moto keeps it as given).
+    # What AWS publishes for a queue whose oldest message has waited 15 minutes.
     cloudwatch = boto3.client("cloudwatch", endpoint_url=sqs_endpoint, region_name="us-east-1")
-    cloudwatch.put_metric_data(
-        Namespace="AWS/SQS",
-        MetricData=[
-            {
-                "MetricName": "ApproximateAgeOfOldestMessage",
-                "Dimensions": [{"Name": "QueueName", "Value": queue.url.rsplit("/", 1)[-1]}],
-                "Timestamp": datetime.now(UTC) - timedelta(minutes=2),
-                "Value": 900.0,
-            }
-        ],
-    )
+    publish_oldest_message_age(cloudwatch, queue.url, 900.0, datetime.now(UTC) - timedelta(minutes=2))
     args = ("--queue-url", queue.url, "--endpoint-url", sqs_endpoint)
 
     data = _status_json(*args, env=cli_env)

@@ -17,7 +17,6 @@ from login_etl.errors import KeyRingError, RevealError
 from login_etl_cli.context import LocalContext
 from login_etl_cli.operator import keyring_from_env
 from support.pg import TestDB
-from test_secrets import secrets_client  # noqa: F401 - the fixture: moto's Secrets Manager
 
 
 def b64key() -> str:
@@ -72,7 +71,7 @@ class KeySecrets:
 @pytest.fixture
 def keys(
     lambda_env: TestDB,
-    secrets_client: Any,  # noqa: F811 - the imported fixture
+    secrets_client: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[KeySecrets]:
     monkeypatch.delenv("PII_KEYS", raising=False)

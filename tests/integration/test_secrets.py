@@ -23,19 +23,6 @@ def b64key() -> str:
 
 
 @pytest.fixture
-def secrets_client(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's server speaks Secrets Manager too; point boto3 (and so Powertools) at it."""
-    from aws_lambda_powertools.utilities.parameters import base
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
-    base.DEFAULT_PROVIDERS.clear()
-    base.clear_caches()
-    yield boto3.client("secretsmanager", endpoint_url=sqs_endpoint, region_name="us-east-1")
-    base.DEFAULT_PROVIDERS.clear()
-    base.clear_caches()
-
-
-@pytest.fixture
 def secret_env(
     db: TestDB, secrets_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[TestDB, Any, str, dict[str, Any]]]:
@@ -117,15 +104,65 @@ def test_unreadable_secret_is_a_clear_error_naming_the_arn(
     monkeypatch.setenv("PII_KEYS", key_spec)
     handler.reset()
     try:
-        with pytest.raises(ConfigError, match=f"could not read secret {missing} as JSON"):
+        with pytest.raises(ConfigError) as caught:
             handler.lambda_handler({"Records": []}, _context())
     finally:
         handler.reset()
+    expected = f"could not read secret {missing}: not found (ResourceNotFoundException)"
+    assert str(caught.value) == expected
     [line] = [x for x in logs.lines() if x["message"] == "configuration error"]
-    assert line["error"] == f"could not read secret {missing} as JSON"
+    assert line["error"] == expected
 
 
 def _context() -> Any:
     from login_etl_cli.context import LocalContext
 
     return LocalContext()
+
+
+@pytest.mark.parametrize(
+    ("name_region", "env_region", "secret_region"),
+    [
+        ("arn", None, "eu-west-1"),  # the ARN names its region: no variable needed
+        ("arn", "us-east-1", "ap-southeast-2"),  # and the ARN's region wins over AWS_REGION
+        ("name", "AWS_REGION", "eu-central-1"),  # a bare name: AWS_REGION, which botocore ignores
+        ("name", "AWS_DEFAULT_REGION", "eu-north-1"),
+    ],
+)
+def test_the_secret_region_comes_from_the_arn_then_aws_region_then_aws_default_region(
+    secrets_client: Any,
+    sqs_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    name_region: str,
+    env_region: str | None,
+    secret_region: str,
+) -> None:
+    from login_etl.secrets import get_secret_json
+
+    regional = boto3.client("secretsmanager", endpoint_url=sqs_endpoint, region_name=secret_region)
+    name = f"regional-{secrets.token_hex(4)}"
+    arn = regional.create_secret(Name=name, SecretString='{"ok": 1}')["ARN"]
+    assert f":{secret_region}:" in arn
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    if env_region in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(env_region, secret_region)
+    elif env_region is not None:
+        monkeypatch.setenv("AWS_REGION", env_region)
+    assert get_secret_json(arn if name_region == "arn" else name, 0) == {"ok": 1}
+
+
+def test_without_any_region_a_bare_secret_name_is_one_clear_line(
+    secrets_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from login_etl.errors import ConfigError
+    from login_etl.secrets import get_secret_json
+
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        get_secret_json("some-name", 0)
+    assert (
+        str(caught.value)
+        == "could not read secret some-name: no AWS region (set AWS_REGION, or give a full ARN)"
+    )

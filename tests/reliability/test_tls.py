@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from login_etl.config import DbSettings, parse_database_url
+from login_etl.config import DbSettings, Settings, parse_database_url
 from login_etl.connection import open_connection
 from login_etl.errors import StoreError, TransientStoreError
 from support.pgcluster import LocalCluster, local_cluster, ssl_capable_bin
@@ -125,5 +125,53 @@ def test_a_wrong_password_is_refused_and_never_echoed(
     url = tls_cluster.url().replace(PASSWORD, wrong)
     with pytest.raises(StoreError) as caught:
         open_connection(parse_database_url(url), _settings("verify-full", ca))
+    assert str(caught.value) == "password authentication failed: wrong user or password (SQLSTATE 28P01)"
     for text in (str(caught.value), repr(caught.value), repr(parse_database_url(url))):
         assert wrong not in text and PASSWORD not in text
+
+
+# --- TLS asked for in DATABASE_URL is never dropped ---------------------------------------------
+def _ssl_of(env: dict[str, str]) -> bool:
+    """Connect as the function would, from the environment alone; True if the session is TLS."""
+    settings = Settings.from_env({"PII_KEYS": "k1:" + "A" * 86, **env})
+    conn = open_connection(parse_database_url(env["DATABASE_URL"]), settings.db)
+    try:
+        [[ssl_on]] = conn.run("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        return bool(ssl_on)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "db_sslmode"),
+    [
+        ("?sslmode=require", None),  # the URL alone
+        ("?sslmode=require", "disable"),  # the stricter of the two wins
+        ("?sslmode=disable", "require"),
+        ("?sslmode=verify-full&sslrootcert={ca}", None),
+        ("?sslmode=verify-ca&sslrootcert={ca}", "require"),
+        ("?sslrootcert={ca}", "verify-full"),  # the CA from the URL, the mode from DB_SSLMODE
+    ],
+)
+def test_tls_asked_for_in_the_url_or_db_sslmode_is_used(
+    tls_cluster: LocalCluster, pki: Pki, tmp_path: Path, query: str, db_sslmode: str | None
+) -> None:
+    ca = _write(tmp_path, "ca.pem", pki.ca_cert)
+    env = {"DATABASE_URL": tls_cluster.url() + query.format(ca=ca)}
+    if db_sslmode is not None:
+        env["DB_SSLMODE"] = db_sslmode
+    # The server refuses plaintext TCP outright, so connecting at all proves TLS; ask it anyway.
+    assert _ssl_of(env) is True
+
+
+def test_verify_full_from_the_url_refuses_a_wrong_ca(tls_cluster: LocalCluster, tmp_path: Path) -> None:
+    other_ca = _write(tmp_path, "other-ca.pem", make_pki("an impostor CA").ca_cert)
+    with pytest.raises(TransientStoreError) as caught:
+        _ssl_of({"DATABASE_URL": f"{tls_cluster.url()}?sslmode=verify-full&sslrootcert={other_ca}"})
+    assert PASSWORD not in str(caught.value)
+
+
+def test_the_port_in_the_url_query_is_used(tls_cluster: LocalCluster) -> None:
+    port = tls_cluster.port
+    url = tls_cluster.url().replace(f":{port}/", "/") + f"?port={port}&sslmode=require"
+    assert _ssl_of({"DATABASE_URL": url}) is True

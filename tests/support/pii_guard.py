@@ -5,7 +5,13 @@ learns the secrets of the test's own data, by observation only:
 
 - every record body the handler's ``process_batch`` sees (in this process), and every body the
   test registers with ``watch_body`` (bodies sent to drainer subprocesses);
-- every PII key parsed by ``KeyRing.from_spec`` and every password parsed by ``parse_database_url``;
+- key material, however it arrives and however wrong the configuration: both halves of every
+  ``PII_KEYS`` entry and the active id, unless they are valid key ids (so a key written the wrong
+  way round, ``key:id``, is watched too); every string anywhere in a key secret
+  (``KeyRing.from_secret``) that is not a valid id; and every key a ``KeyRing`` is built with, in
+  each encoding it could be printed in (base64 and base64url, padded or not, and hex);
+- passwords: from every ``DATABASE_URL`` parsed (even one too mangled to parse: whatever sits
+  between ``user:`` and the last ``@``) and from every RDS secret (``rds_conn_params``);
 
 and looks for them, at teardown, in:
 
@@ -21,6 +27,7 @@ Short values are not watched: a 3-character device_id would "appear" inside base
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -33,6 +40,27 @@ import pytest
 #: Shorter values are too likely to occur by chance (base64url, uuids, timestamps).
 MIN_WATCHED = 7
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+#: A valid PII key id (``pii._KEY_ID``): at most 32 characters, so never a whole key. Ids are
+#: printed on purpose (masked values start with one), so they are not watched.
+_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+def key_encodings(key: bytes) -> set[str]:
+    """Every way a key's bytes could be printed: base64 and base64url, padded or not, and hex."""
+    std = base64.b64encode(key).decode()
+    url = base64.urlsafe_b64encode(key).decode()
+    return {std, std.rstrip("="), url, url.rstrip("="), key.hex()}
+
+
+def url_password(url: str) -> str | None:
+    """The password of a postgres URL, found even when the URL is too mangled to parse (an
+    unescaped ``@``, ``/`` or ``#`` in the password): whatever is between ``user:`` and the last
+    ``@`` of the part before any ``?``."""
+    rest = url.partition("://")[2].partition("?")[0]
+    userinfo, at, _ = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return None
+    return userinfo.partition(":")[2] or None
 
 
 def _worth_watching(value: str) -> bool:
@@ -107,6 +135,15 @@ class PiiGuard:
         if value and len(value) >= 8:
             self.secrets.add(value)
 
+    def watch_key_part(self, value: object) -> None:
+        """Half of a key-ring entry, or an active id: watched unless it is a valid key id."""
+        if isinstance(value, str) and not _KEY_ID.fullmatch(value.strip()):
+            self.watch_secret(value.strip())
+
+    def watch_key(self, key: bytes) -> None:
+        for text in key_encodings(key):
+            self.watch_secret(text)
+
     # --- looking --------------------------------------------------------------------------------
     def check_text(self, where: str, text: str) -> None:
         self.texts.append((where, text))
@@ -152,7 +189,7 @@ class _ListHandler(logging.Handler):
 
 def arm(monkeypatch: pytest.MonkeyPatch, node: pytest.Item) -> Iterator[PiiGuard]:
     """Install the observers, yield the guard, then judge. Used by the autouse fixture."""
-    from login_etl import batch, config, errors, handler, pii
+    from login_etl import batch, config, errors, handler, pii, secrets
 
     from support import pg
 
@@ -172,19 +209,65 @@ def arm(monkeypatch: pytest.MonkeyPatch, node: pytest.Item) -> Iterator[PiiGuard
 
     def observed_from_spec(cls: type, spec: str, active_id: str | None = None) -> Any:
         for item in spec.split(","):
-            guard.watch_secret(item.partition(":")[2].strip())
+            key_id, _, encoded = item.partition(":")
+            guard.watch_key_part(key_id)
+            guard.watch_key_part(encoded)
+        guard.watch_key_part(active_id)
         return real_from_spec(cls, spec, active_id)
 
     monkeypatch.setattr(pii.KeyRing, "from_spec", classmethod(observed_from_spec))
 
+    real_from_secret = pii.KeyRing.from_secret.__func__  # type: ignore[attr-defined]
+
+    def every_string(value: object) -> Iterator[object]:
+        """Every string anywhere in a secret's JSON, names included: a misshapen secret may hold
+        its keys anywhere."""
+        if isinstance(value, dict):
+            for name, item in value.items():
+                yield name
+                yield from every_string(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from every_string(item)
+        else:
+            yield value
+
+    def observed_from_secret(cls: type, secret: object, active_id: str | None = None) -> Any:
+        for text in every_string(secret):
+            guard.watch_key_part(text)
+        guard.watch_key_part(active_id)
+        return real_from_secret(cls, secret, active_id)
+
+    monkeypatch.setattr(pii.KeyRing, "from_secret", classmethod(observed_from_secret))
+
+    real_ring_init = pii.KeyRing.__init__
+
+    def observed_ring_init(self: Any, keys: Any, active_id: str | None = None) -> None:
+        for key in keys.values() if isinstance(keys, dict) else ():
+            if isinstance(key, bytes):
+                guard.watch_key(key)
+        real_ring_init(self, keys, active_id)
+
+    monkeypatch.setattr(pii.KeyRing, "__init__", observed_ring_init)
+
     real_parse_url = config.parse_database_url
 
     def observed_parse_url(url: str) -> Any:
+        guard.watch_secret(url_password(url))
         params = real_parse_url(url)
         guard.watch_secret(params.password)
         return params
 
     monkeypatch.setattr(config, "parse_database_url", observed_parse_url)
+
+    real_rds = secrets.rds_conn_params
+
+    def observed_rds(secret: Any) -> Any:
+        if isinstance(secret, dict) and isinstance(secret.get("password"), str):
+            guard.watch_secret(secret["password"])
+        return real_rds(secret)
+
+    monkeypatch.setattr(secrets, "rds_conn_params", observed_rds)
 
     messages: list[str] = []
     real_init = errors.LoginEtlError.__init__

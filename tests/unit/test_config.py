@@ -44,13 +44,16 @@ def test_defaults() -> None:
         (env(DATABASE_URL="mysql://app:s3cret@h/d"), "DATABASE_URL must start with postgresql://"),
         (env(DATABASE_URL="postgresql://app:s3cret@h:notaport/d"), "DATABASE_URL is not a valid URL"),
         (env(DATABASE_URL="postgresql://h/d"), "DATABASE_URL must name a user and a database"),
-        (env(DB_SSLMODE="prefer"), "DB_SSLMODE must be one of disable, require, verify-full"),
-        (env(DB_CONNECT_TIMEOUT="soon"), "DB_CONNECT_TIMEOUT must be a number"),
-        (env(DB_STATEMENT_TIMEOUT_MS="-1"), "DB_STATEMENT_TIMEOUT_MS must be >= 0"),
+        (env(DB_SSLMODE="prefer"), "DB_SSLMODE must be one of disable, require, verify-ca, verify-full"),
+        (env(DB_CONNECT_TIMEOUT="soon"), "DB_CONNECT_TIMEOUT must be a number of seconds from 0.1 to 900"),
+        (
+            env(DB_STATEMENT_TIMEOUT_MS="-1"),
+            "DB_STATEMENT_TIMEOUT_MS must be a whole number of milliseconds from 0 to 2147483647",
+        ),
         (env(AUTO_MIGRATE="maybe"), "AUTO_MIGRATE must be true or false"),
         (
             env(DB_SSLMODE="verify-full", DB_SSLROOTCERT="/nonexistent/ca.pem"),
-            "DB_SSLROOTCERT does not name a readable file",
+            "DB_SSLROOTCERT (or the URL's sslrootcert) does not name a readable file",
         ),
     ],
 )

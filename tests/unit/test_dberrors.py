@@ -45,3 +45,24 @@ def test_other_server_errors_are_bugs(code: str) -> None:
 def test_messages_never_carry_the_server_text_which_can_quote_values() -> None:
     for code in ("22021", "08006", "42P01"):
         assert "10.0.0.1" not in str(classify(server_error(code)))
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("28P01", "password authentication failed: wrong user or password (SQLSTATE 28P01)"),
+        ("3D000", "the database does not exist (SQLSTATE 3D000)"),
+        ("42P01", "the schema is not migrated: run `login-etl migrate` (SQLSTATE 42P01)"),
+        ("57014", "a statement ran past the statement timeout (SQLSTATE 57014)"),
+        ("08006", "database is unavailable (SQLSTATE 08006)"),
+        ("42601", "unexpected database error (SQLSTATE 42601)"),
+    ],
+)
+def test_common_failures_say_what_happened_then_the_sqlstate(code: str, words: str) -> None:
+    assert str(classify(server_error(code))) == words
+
+
+def test_a_server_without_tls_when_tls_was_asked_for_is_said_plainly() -> None:
+    err = classify(pg8000.exceptions.InterfaceError("Server refuses SSL"))
+    assert isinstance(err, TransientStoreError) and err.network
+    assert str(err) == "the server does not offer TLS, which DB_SSLMODE or DATABASE_URL's sslmode asks for"

@@ -87,7 +87,8 @@ def test_secret_json_form(k1: bytes) -> None:
         ),
         (
             "bad id:" + base64.b64encode(bytes(32)).decode(),
-            "a PII key id must be 1-32 characters of A-Z a-z 0-9 _ . -",
+            "PII_KEYS entry 1: the key id must be 1-32 characters of A-Z a-z 0-9 _ . - "
+            "(is it written key first?)",
         ),
     ],
 )

@@ -19,7 +19,9 @@ from login_etl_cli.main import build_parser
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = sorted([README, ROOT / "CHANGELOG.md", *(ROOT / "docs").glob("*.md")])
-MAX_README_LINES = 200
+# A front page: long sections live in docs/. Raised from 200 when the status sample (6 lines) and
+# make test-sam (4) landed together; shrink the README rather than raise it again.
+MAX_README_LINES = 210
 
 MARKERS = ("# needs Docker", "# needs an AWS account", "# needs internet")
 # Commands the README shows without a marker, and the test that runs each (file::function).
@@ -36,6 +38,9 @@ EXERCISED = {
     "make env-local": "tests/integration/test_events_dir.py::"
     "test_env_local_generates_and_prints_an_ephemeral_key",
     "make test-sam": "tests/sam/test_sam_local.py::test_sam_local_invoke_on_each_event_file",
+    # The LocalStack tier runs both, as printed, against a host LocalStack.
+    "make deploy-localstack": "tests/localstack/conftest.py::tier",
+    "make send": "tests/localstack/test_localstack.py::test_exercise_data_lands_through_localstacks_poller",
 }
 # What the make target runs, so the test above really exercises it.
 RECIPE_RUNS = {
@@ -103,8 +108,11 @@ def test_readme_command_is_tested_or_marked(line: str) -> None:
 @pytest.mark.parametrize("line", [line for line in command_lines(readme()) if line.startswith("login-etl")])
 def test_readme_login_etl_line_is_accepted_by_the_real_parser(line: str) -> None:
     """Every option printed in the README exists, with a value of the right type."""
-    argv = shlex.split(line.split("#", 1)[0].replace("$Q", "http://127.0.0.1:1/q"))
-    build_parser().parse_args(argv[1:])
+    argv = shlex.split(line.split("#", 1)[0].replace("$Q", "http://127.0.0.1:1/123456789012/q"))
+    try:
+        build_parser().parse_args(argv[1:])
+    except SystemExit as exit_info:  # --version and --help exit, with 0
+        assert exit_info.code == 0
 
 
 def deploy_targets() -> list[str]:

@@ -264,7 +264,7 @@ def test_redrive_sends_to_the_dlq_after_five_receives(cfn: dict[str, Any]) -> No
 
 
 def test_log_group_has_retention_and_is_the_functions(cfn: dict[str, Any]) -> None:
-    log_group = the(cfn, "AWS::Logs::LogGroup")
+    log_group = cfn["Resources"]["FunctionLogGroup"]["Properties"]
     assert log_group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
     assert int(cfn["Parameters"]["LogRetentionInDays"]["Default"]) > 0
     function = cfn["Resources"][FUNCTION_ID]["Properties"]
@@ -352,9 +352,12 @@ def test_function_reads_only_the_two_named_secrets(cfn: dict[str, Any]) -> None:
 def test_kms_decrypt_only_for_a_given_key_through_secrets_manager(cfn: dict[str, Any]) -> None:
     kms = [s for _, s in iam_statements(cfn) if "kms:Decrypt" in as_list(s["Action"])]
     assert kms
+    # A given key only, and only through the service that owns the data (the queue key: SQS).
+    via = {"SecretsKmsKeyArn": "secretsmanager", "QueueKmsKeyArn": "sqs"}
     for statement in kms:
-        assert statement["Resource"] == {"Ref": "SecretsKmsKeyArn"}
-        assert "kms:ViaService" in statement["Condition"]["StringEquals"]
+        key = statement["Resource"]["Ref"]
+        assert key in via
+        assert statement["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Sub"].startswith(via[key] + ".")
 
 
 def test_function_role_is_limited_to_its_log_group_and_queue(cfn: dict[str, Any]) -> None:
@@ -429,7 +432,12 @@ def test_rds_proxy_is_optional_and_requires_tls(cfn: dict[str, Any]) -> None:
 
 def test_queues_are_encrypted_and_refuse_plain_http(cfn: dict[str, Any]) -> None:
     for qid in ("LoginQueue", "LoginDeadLetterQueue"):
-        assert cfn["Resources"][qid]["Properties"]["SqsManagedSseEnabled"] is True
+        # SSE-SQS, or SSE-KMS with a customer managed key when QueueKmsKeyArn is set.
+        queue = cfn["Resources"][qid]["Properties"]
+        assert queue["SqsManagedSseEnabled"] == {"Fn::If": ["HasQueueKmsKey", {"Ref": "AWS::NoValue"}, True]}
+        assert queue["KmsMasterKeyId"] == {
+            "Fn::If": ["HasQueueKmsKey", {"Ref": "QueueKmsKeyArn"}, {"Ref": "AWS::NoValue"}]
+        }
     policy = the(cfn, "AWS::SQS::QueuePolicy")["PolicyDocument"]["Statement"][0]
     assert policy["Effect"] == "Deny"
     assert policy["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

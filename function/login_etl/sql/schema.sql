@@ -72,9 +72,8 @@ CREATE UNLOGGED TABLE IF NOT EXISTS user_logins_staging (
 DO $$
 BEGIN
     IF NOT EXISTS (
-        SELECT 1 FROM information_schema.columns
-        WHERE table_schema = current_schema()
-          AND table_name = 'user_logins' AND column_name = 'loaded_at'
+        SELECT 1 FROM pg_attribute
+        WHERE attrelid = to_regclass('user_logins') AND attname = 'loaded_at' AND NOT attisdropped
     ) THEN
         ALTER TABLE user_logins ADD COLUMN loaded_at timestamptz;
         ALTER TABLE user_logins ALTER COLUMN loaded_at SET DEFAULT now();

@@ -33,13 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from localstack import config
 from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import (
     LambdaRuntimeException,
     RuntimeExecutor,
 )
+
+from localstack import config
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 STARTUP_SECONDS = 20.0
@@ -86,7 +87,7 @@ def _is_error_document(body: bytes) -> bool:
 class LocalProcessExecutor(RuntimeExecutor):
     """One execution environment = one emulator process; LocalStack serialises its invokes."""
 
-    def __init__(self, id: str, function_version: FunctionVersion) -> None:  # noqa: A002
+    def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id, function_version)
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
@@ -115,7 +116,7 @@ class LocalProcessExecutor(RuntimeExecutor):
             "awslambdaric",
             str(self.function_version.config.handler),
         ]
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        self.process = subprocess.Popen(
             command,
             cwd=code,
             env=env,
@@ -212,7 +213,8 @@ class LocalProcessExecutor(RuntimeExecutor):
 
     @classmethod
     def validate_environment(cls) -> bool:
-        return all(Path(os.environ.get(v, "")).is_file() for v in ("LOGIN_ETL_RIE", "LOGIN_ETL_LAMBDA_PYTHON"))
+        tools = ("LOGIN_ETL_RIE", "LOGIN_ETL_LAMBDA_PYTHON")
+        return all(Path(os.environ.get(name, "")).is_file() for name in tools)
 
 
 class LocalProcessExecutorPlugin(RuntimeExecutorPlugin):

@@ -33,9 +33,8 @@ def ensure_secret(name, description, value):
         clients.secretsmanager.describe_secret(SecretId=name)
         return False
     except clients.secretsmanager.exceptions.ResourceNotFoundException:
-        clients.secretsmanager.create_secret(
-            Name=name, Description=description, SecretString=json.dumps(value)
-        )
+        secret = json.dumps(value)
+        clients.secretsmanager.create_secret(Name=name, Description=description, SecretString=secret)
         return True
 
 
