@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 LOCALSTACK_VERSION = "4.14.0"
@@ -96,7 +97,11 @@ def ensure_venv() -> dict[str, Path]:
     if missing:
         raise RuntimeError(f"LocalStack on the host needs {' and '.join(missing)} (PATH or pyenv)")
     assert py313 is not None and py312 is not None
-    with locked(root / ".lock"):
+    with locked(root / ".lock"), ThreadPoolExecutor(max_workers=1) as pool:
+        # The small runtime venv builds while pip works on LocalStack's (a cold cache is
+        # mostly waiting on downloads).
+        lambda_venv = root / f"lambda-python{LAMBDA_RUNTIME}"
+        lambda_build = pool.submit(_venv, py312, lambda_venv, ["awslambdaric"], str(py312))
         ls_pkgs = [f"localstack-core[runtime]=={LOCALSTACK_VERSION}", *UPPER_PINS]
         ls_python = _venv(py313, root / "venv", ls_pkgs, " ".join([str(py313), *ls_pkgs]))
         # The executor is reinstalled (not the whole venv rebuilt) when its source changes.
@@ -122,7 +127,7 @@ def ensure_venv() -> dict[str, Path]:
             )
             shutil.rmtree(build, ignore_errors=True)
             executor_stamp.write_text(digest)
-        lambda_python = _venv(py312, root / f"lambda-python{LAMBDA_RUNTIME}", ["awslambdaric"], str(py312))
+        lambda_python = lambda_build.result()
     return {"localstack": ls_python, "lambda_python": lambda_python}
 
 
