@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .conftest import REPO, STACK, Tier, run_make
+from .conftest import REPO, STACK, Tier, host, run_make
 
 LOGIN_ETL = Path(REPO / ".venv" / "bin" / "login-etl")
 EXERCISE = REPO / "data" / "exercise_logins.ndjson"
@@ -58,7 +58,10 @@ def wait_until_equal(what: str, observe: Callable[[], Any], expected: Any, timeo
     try:
         wait_for(what, check, timeout)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; last seen {seen[0]!r}, expected {expected!r}") from None
+        raise AssertionError(
+            f"{exc}; last seen {seen[0]!r}, expected {expected!r} "
+            f"(LocalStack's log: {host.cache_dir() / 'last-test-run.log'})"
+        ) from None
 
 
 def depth(tier: Tier, queue_url: str) -> int:
