@@ -257,6 +257,9 @@ def test_database_down_moves_messages_to_the_dlq_and_writes_nothing(tier: Tier) 
     # Five receives at the deployed 240 s would take 20 minutes: the test shortens the visibility
     # timeout of the deployed queue (only here) so each failed receive returns within seconds.
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "2"})
+    # A receive already waiting when the attribute changes (the poller long-polls for up to the
+    # batching window) would still hide what it gets for the old 240 s: let it return first.
+    time.sleep(int(overrides()["MaximumBatchingWindowInSeconds"]) + 2)
     tier.cluster.stop()
     try:
         send(tier, "--synthetic", "20", "--seed", "91")
