@@ -51,8 +51,8 @@ events: $(STAMP) ## Regenerate events/*.json from the exercise data (determinist
 	$(BIN)/python scripts/make_events.py
 
 .PHONY: env-local
-env-local: $(STAMP) ## Write events/env.local.json for sam local invoke (your PII_KEYS, or a fresh key it prints)
-	$(BIN)/python scripts/make_events.py env-local
+env-local: $(STAMP) ## Write events/env.local.json for sam local invoke (your PII_KEYS, or a fresh key it prints; FORCE=1 replaces one)
+	$(BIN)/python scripts/make_events.py env-local $(if $(filter 1,$(FORCE)),--force)
 
 .PHONY: validate
 validate: $(STAMP) $(SAM_STAMP) ## Validate template.yaml offline: sam validate --lint, then the SAM transform checks
@@ -63,15 +63,25 @@ validate: $(STAMP) $(SAM_STAMP) ## Validate template.yaml offline: sam validate 
 build: $(SAM_STAMP) ## sam build (needs python3.12 on PATH, or SAM_BUILD_FLAGS=--use-container and Docker)
 	$(SAM) build --config-env $(ENV) $(SAM_BUILD_FLAGS)
 
+# The compose targets need Compose v2 (`up --wait`). Without the v2 plugin Docker itself reads
+# `compose up -d` and answers "unknown shorthand flag: 'd' in -d"; say what is wrong instead.
+.PHONY: compose-check
+compose-check:
+	@v=$$($(COMPOSE) version --short 2>/dev/null | sed 's/^v//'); case "$$v" in [2-9]*) ;; *) \
+		echo "error: '$(COMPOSE)' is not Docker Compose v2 (\`$(COMPOSE) version --short\` gave '$${v:-nothing}')." >&2; \
+		echo "  Install the Compose v2 plugin (Debian/Ubuntu: apt-get install docker-compose-plugin; Docker Desktop" >&2; \
+		echo "  ships it), or point COMPOSE at a v2 binary, e.g. make up COMPOSE=docker-compose." >&2; \
+		exit 1;; esac
+
 .PHONY: invoke
-invoke: $(SAM_STAMP) ## sam local invoke on events/$(EVENT).json against the compose Postgres (needs Docker)
+invoke: $(SAM_STAMP) | compose-check ## sam local invoke on events/$(EVENT).json against the compose Postgres (needs Docker)
 	@test -f events/env.local.json || $(MAKE) --no-print-directory env-local
 	$(COMPOSE) up -d --wait postgres
 	$(SAM) build --config-env default $(SAM_BUILD_FLAGS)
 	$(SAM) local invoke LoginEtlFunction --config-env default --event events/$(EVENT).json
 
 .PHONY: up
-up: $(if $(filter host,$(LOCALSTACK_MODE)),$(SAM_STAMP)) ## Start LocalStack (+ Postgres): docker compose, or without Docker LocalStack on the host
+up: $(if $(filter host,$(LOCALSTACK_MODE)),$(SAM_STAMP)) | $(if $(filter compose,$(LOCALSTACK_MODE)),compose-check) ## Start LocalStack (+ Postgres): docker compose, or without Docker LocalStack on the host
 ifeq ($(LOCALSTACK_MODE),compose)
 	$(COMPOSE) up -d --wait
 	@echo "LocalStack on $(LOCALSTACK_URL), Postgres on 127.0.0.1:$${LOGIN_ETL_PG_PORT:-5432}"
@@ -122,7 +132,7 @@ logs: $(SAM_STAMP) ## Tail the function's CloudWatch logs (TARGET=localstack|aws
 	$(SEND_SAM) logs --stack-name $(SEND_STACK) --name LoginEtlFunction --tail
 
 .PHONY: down
-down: ## Stop LocalStack (and the compose Postgres) and delete their data
+down: | $(if $(filter compose,$(LOCALSTACK_MODE)),compose-check) ## Stop LocalStack (and the compose Postgres) and delete their data
 ifeq ($(LOCALSTACK_MODE),compose)
 	$(COMPOSE) down -v
 else
