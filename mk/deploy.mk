@@ -139,13 +139,40 @@ else
 	$(PY) scripts/localstack_host.py down
 endif
 
+# The bundle decides which servers the function trusts, so it is checked against the SHA-256
+# recorded in mk/rds-global-bundle.sha256 before it is used. With no record yet, or when AWS has
+# changed the bundle (a new CA), rds-ca stops and lists the certificates: compare them with
+# AWS's published list ("Certificate authorities" in the RDS user guide), then `make
+# rds-ca-accept` records the new checksum (commit it).
+RDS_CA_URL ?= https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+RDS_CA_SHA256_FILE ?= mk/rds-global-bundle.sha256
+RDS_CA_OUT ?= function/rds-global-bundle.pem
+
 .PHONY: rds-ca
-rds-ca: ## Fetch the RDS CA bundle into function/ (for DB_SSLMODE=verify-full on AWS; needs internet)
-	curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
-		-o function/rds-global-bundle.pem.tmp
-	grep -q "BEGIN CERTIFICATE" function/rds-global-bundle.pem.tmp
-	mv function/rds-global-bundle.pem.tmp function/rds-global-bundle.pem
-	@echo "function/rds-global-bundle.pem: $$(grep -c 'BEGIN CERTIFICATE' function/rds-global-bundle.pem) certificates"
+rds-ca: ## Fetch the RDS CA bundle into function/ and check its recorded SHA-256 (needs internet)
+	curl -fsSL "$(RDS_CA_URL)" -o "$(RDS_CA_OUT).tmp"
+	grep -q "BEGIN CERTIFICATE" "$(RDS_CA_OUT).tmp"
+	@set -euo pipefail; \
+	actual=$$(sha256sum "$(RDS_CA_OUT).tmp" | cut -d" " -f1); \
+	expected=$$(grep -Eo '^[0-9a-f]{64}' "$(RDS_CA_SHA256_FILE)" 2>/dev/null | head -1 || true); \
+	if [ "$$actual" != "$$expected" ]; then \
+		echo "error: $(RDS_CA_URL) has SHA-256 $$actual, not the recorded $${expected:-(none)}" >&2; \
+		echo "its certificates:" >&2; \
+		openssl crl2pkcs7 -nocrl -certfile "$(RDS_CA_OUT).tmp" | openssl pkcs7 -print_certs -noout >&2 || true; \
+		echo "if they are AWS's published RDS CAs, run: make rds-ca-accept" >&2; \
+		exit 1; \
+	fi
+	mv "$(RDS_CA_OUT).tmp" "$(RDS_CA_OUT)"
+	@echo "$(RDS_CA_OUT): $$(grep -c 'BEGIN CERTIFICATE' "$(RDS_CA_OUT)") certificates, SHA-256 as recorded"
+
+.PHONY: rds-ca-accept
+rds-ca-accept: ## Record the SHA-256 of the bundle rds-ca just fetched (after reviewing it), and use it
+	test -f "$(RDS_CA_OUT).tmp"
+	@{ echo "$$(sha256sum "$(RDS_CA_OUT).tmp" | cut -d' ' -f1)"; \
+	   echo "# SHA-256 of $(RDS_CA_URL), reviewed and accepted $$(date -u +%F) (make rds-ca-accept)"; \
+	} > "$(RDS_CA_SHA256_FILE)"
+	mv "$(RDS_CA_OUT).tmp" "$(RDS_CA_OUT)"
+	@echo "recorded in $(RDS_CA_SHA256_FILE): commit it"
 
 # DB_SSLMODE=verify-full needs the RDS CA bundle in the package; REQUIRE_RDS_CA=0 skips it
 # (for RDS Proxy with DbSslRootCert= , whose certificates chain to the public Amazon roots).

@@ -150,6 +150,17 @@ def secrets_client(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     base.clear_caches()
 
 
+@pytest.fixture
+def restore_environ() -> Iterator[None]:
+    """For tests that call the CLI's ``main`` in-process: it exports Powertools settings (log
+    level, metrics off) for the handler it imports, which must not outlive the test."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("POWERTOOLS_")}
+    yield
+    for name in [k for k in os.environ if k.startswith("POWERTOOLS_")]:
+        del os.environ[name]
+    os.environ.update(saved)
+
+
 # --- logs ------------------------------------------------------------------------------------------
 class LogCapture:
     """The handler's Powertools JSON log lines, exactly as they would reach CloudWatch."""

@@ -225,16 +225,24 @@ def test_any_printable_ascii_message_id_is_stored_verbatim_as_row_or_reject(
 def test_a_record_whose_handling_raises_is_its_own_reject(
     invoke_handler: Invoke, lambda_env: TestDB, logs: LogCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bug on one record's path (here: masking raises for one value) rejects that record only."""
+    """A bug on one record's path (here: masking raises for one value, both in the batch's masking
+    call and alone, where the batch falls back to after such a failure) rejects that record only."""
     ring = handler.get_runtime().keyring()
     real_mask = type(ring).mask
+    real_mask_many = type(ring).mask_many
 
     def mask(self: Any, value: str, ad: bytes) -> str:
         if value == "203.0.113.66":
             raise ZeroDivisionError
         return real_mask(self, value, ad)
 
+    def mask_many(self: Any, values: list[str], ad: bytes) -> list[str]:
+        if "203.0.113.66" in values:
+            raise ZeroDivisionError
+        return real_mask_many(self, values, ad)
+
     monkeypatch.setattr(type(ring), "mask", mask)
+    monkeypatch.setattr(type(ring), "mask_many", mask_many)
     bad = {"messageId": "m-bad", "body": _dumps({**LOGIN, "ip": "203.0.113.66"})}
     good = {"messageId": "m-good", "body": _dumps(LOGIN)}
     assert invoke_handler({"Records": [bad, good]}) == {"batchItemFailures": []}

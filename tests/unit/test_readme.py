@@ -36,6 +36,9 @@ EXERCISED = {
     "make env-local": "tests/integration/test_events_dir.py::"
     "test_env_local_generates_and_prints_an_ephemeral_key",
     "make test-sam": "tests/sam/test_sam_local.py::test_sam_local_invoke_on_each_event_file",
+    # The LocalStack tier runs both, as printed, against a host LocalStack.
+    "make deploy-localstack": "tests/localstack/conftest.py::tier",
+    "make send": "tests/localstack/test_localstack.py::test_exercise_data_lands_through_localstacks_poller",
 }
 # What the make target runs, so the test above really exercises it.
 RECIPE_RUNS = {
