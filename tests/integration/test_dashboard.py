@@ -94,12 +94,16 @@ import json, sys
 from login_etl import handler
 from login_etl.pii import KeyRing
 from login_etl_cli.context import LocalContext
-real_mask = KeyRing.mask
+real_mask, real_mask_many = KeyRing.mask, KeyRing.mask_many
 def mask(self, value, ad):
     if value == "{BUG_IP}":
         raise ZeroDivisionError
     return real_mask(self, value, ad)
-KeyRing.mask = mask
+def mask_many(self, values, ad):
+    if "{BUG_IP}" in values:
+        raise ZeroDivisionError
+    return real_mask_many(self, values, ad)
+KeyRing.mask, KeyRing.mask_many = mask, mask_many
 for event in json.load(sys.stdin):
     handler.lambda_handler(event, LocalContext())
 handler.reset()
