@@ -14,13 +14,16 @@ STAMP := $(VENV)/.installed-stamp
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The dev tools come from requirements-dev.lock (hash-pinned; `make lock` regenerates it), then
+# the project itself, editable, with nothing else resolved.
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -n "$(PY)" || { echo "error: no python3 found; install Python >= 3.11" >&2; exit 1; }
 	$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python >= 3.11 is required")'
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	@# setuptools always warns that an install is editable; that one warning is filtered, no other.
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 .PHONY: venv

@@ -51,8 +51,8 @@ events: $(STAMP) ## Regenerate events/*.json from the exercise data (determinist
 	$(BIN)/python scripts/make_events.py
 
 .PHONY: env-local
-env-local: $(STAMP) ## Write events/env.local.json for sam local invoke (your PII_KEYS, or a fresh key it prints)
-	$(BIN)/python scripts/make_events.py env-local
+env-local: $(STAMP) ## Write events/env.local.json for sam local invoke (your PII_KEYS, or a fresh key it prints; FORCE=1 replaces one)
+	$(BIN)/python scripts/make_events.py env-local $(if $(filter 1,$(FORCE)),--force)
 
 .PHONY: validate
 validate: $(STAMP) $(SAM_STAMP) ## Validate template.yaml offline: sam validate --lint, then the SAM transform checks
@@ -63,15 +63,25 @@ validate: $(STAMP) $(SAM_STAMP) ## Validate template.yaml offline: sam validate 
 build: $(SAM_STAMP) ## sam build (needs python3.12 on PATH, or SAM_BUILD_FLAGS=--use-container and Docker)
 	$(SAM) build --config-env $(ENV) $(SAM_BUILD_FLAGS)
 
+# The compose targets need Compose v2 (`up --wait`). Without the v2 plugin Docker itself reads
+# `compose up -d` and answers "unknown shorthand flag: 'd' in -d"; say what is wrong instead.
+.PHONY: compose-check
+compose-check:
+	@v=$$($(COMPOSE) version --short 2>/dev/null | sed 's/^v//'); case "$$v" in [2-9]*) ;; *) \
+		echo "error: '$(COMPOSE)' is not Docker Compose v2 (\`$(COMPOSE) version --short\` gave '$${v:-nothing}')." >&2; \
+		echo "  Install the Compose v2 plugin (Debian/Ubuntu: apt-get install docker-compose-plugin; Docker Desktop" >&2; \
+		echo "  ships it), or point COMPOSE at a v2 binary, e.g. make up COMPOSE=docker-compose." >&2; \
+		exit 1;; esac
+
 .PHONY: invoke
-invoke: $(SAM_STAMP) ## sam local invoke on events/$(EVENT).json against the compose Postgres (needs Docker)
+invoke: $(SAM_STAMP) | compose-check ## sam local invoke on events/$(EVENT).json against the compose Postgres (needs Docker)
 	@test -f events/env.local.json || $(MAKE) --no-print-directory env-local
 	$(COMPOSE) up -d --wait postgres
 	$(SAM) build --config-env default $(SAM_BUILD_FLAGS)
 	$(SAM) local invoke LoginEtlFunction --config-env default --event events/$(EVENT).json
 
 .PHONY: up
-up: $(if $(filter host,$(LOCALSTACK_MODE)),$(SAM_STAMP)) ## Start LocalStack (+ Postgres): docker compose, or without Docker LocalStack on the host
+up: $(if $(filter host,$(LOCALSTACK_MODE)),$(SAM_STAMP)) | $(if $(filter compose,$(LOCALSTACK_MODE)),compose-check) ## Start LocalStack (+ Postgres): docker compose, or without Docker LocalStack on the host
 ifeq ($(LOCALSTACK_MODE),compose)
 	$(COMPOSE) up -d --wait
 	@echo "LocalStack on $(LOCALSTACK_URL), Postgres on 127.0.0.1:$${LOGIN_ETL_PG_PORT:-5432}"
@@ -122,20 +132,47 @@ logs: $(SAM_STAMP) ## Tail the function's CloudWatch logs (TARGET=localstack|aws
 	$(SEND_SAM) logs --stack-name $(SEND_STACK) --name LoginEtlFunction --tail
 
 .PHONY: down
-down: ## Stop LocalStack (and the compose Postgres) and delete their data
+down: | $(if $(filter compose,$(LOCALSTACK_MODE)),compose-check) ## Stop LocalStack (and the compose Postgres) and delete their data
 ifeq ($(LOCALSTACK_MODE),compose)
 	$(COMPOSE) down -v
 else
 	$(PY) scripts/localstack_host.py down
 endif
 
+# The bundle decides which servers the function trusts, so it is checked against the SHA-256
+# recorded in mk/rds-global-bundle.sha256 before it is used. With no record yet, or when AWS has
+# changed the bundle (a new CA), rds-ca stops and lists the certificates: compare them with
+# AWS's published list ("Certificate authorities" in the RDS user guide), then `make
+# rds-ca-accept` records the new checksum (commit it).
+RDS_CA_URL ?= https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+RDS_CA_SHA256_FILE ?= mk/rds-global-bundle.sha256
+RDS_CA_OUT ?= function/rds-global-bundle.pem
+
 .PHONY: rds-ca
-rds-ca: ## Fetch the RDS CA bundle into function/ (for DB_SSLMODE=verify-full on AWS; needs internet)
-	curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
-		-o function/rds-global-bundle.pem.tmp
-	grep -q "BEGIN CERTIFICATE" function/rds-global-bundle.pem.tmp
-	mv function/rds-global-bundle.pem.tmp function/rds-global-bundle.pem
-	@echo "function/rds-global-bundle.pem: $$(grep -c 'BEGIN CERTIFICATE' function/rds-global-bundle.pem) certificates"
+rds-ca: ## Fetch the RDS CA bundle into function/ and check its recorded SHA-256 (needs internet)
+	curl -fsSL "$(RDS_CA_URL)" -o "$(RDS_CA_OUT).tmp"
+	grep -q "BEGIN CERTIFICATE" "$(RDS_CA_OUT).tmp"
+	@set -euo pipefail; \
+	actual=$$(sha256sum "$(RDS_CA_OUT).tmp" | cut -d" " -f1); \
+	expected=$$(grep -Eo '^[0-9a-f]{64}' "$(RDS_CA_SHA256_FILE)" 2>/dev/null | head -1 || true); \
+	if [ "$$actual" != "$$expected" ]; then \
+		echo "error: $(RDS_CA_URL) has SHA-256 $$actual, not the recorded $${expected:-(none)}" >&2; \
+		echo "its certificates:" >&2; \
+		openssl crl2pkcs7 -nocrl -certfile "$(RDS_CA_OUT).tmp" | openssl pkcs7 -print_certs -noout >&2 || true; \
+		echo "if they are AWS's published RDS CAs, run: make rds-ca-accept" >&2; \
+		exit 1; \
+	fi
+	mv "$(RDS_CA_OUT).tmp" "$(RDS_CA_OUT)"
+	@echo "$(RDS_CA_OUT): $$(grep -c 'BEGIN CERTIFICATE' "$(RDS_CA_OUT)") certificates, SHA-256 as recorded"
+
+.PHONY: rds-ca-accept
+rds-ca-accept: ## Record the SHA-256 of the bundle rds-ca just fetched (after reviewing it), and use it
+	test -f "$(RDS_CA_OUT).tmp"
+	@{ echo "$$(sha256sum "$(RDS_CA_OUT).tmp" | cut -d' ' -f1)"; \
+	   echo "# SHA-256 of $(RDS_CA_URL), reviewed and accepted $$(date -u +%F) (make rds-ca-accept)"; \
+	} > "$(RDS_CA_SHA256_FILE)"
+	mv "$(RDS_CA_OUT).tmp" "$(RDS_CA_OUT)"
+	@echo "recorded in $(RDS_CA_SHA256_FILE): commit it"
 
 # DB_SSLMODE=verify-full needs the RDS CA bundle in the package; REQUIRE_RDS_CA=0 skips it
 # (for RDS Proxy with DbSslRootCert= , whose certificates chain to the public Amazon roots).

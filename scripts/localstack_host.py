@@ -94,7 +94,7 @@ def ensure_venv() -> dict[str, Path]:
     py313, py312 = find_python("3.13"), find_python(LAMBDA_RUNTIME)
     missing = [f"python{v}" for v, p in (("3.13", py313), (LAMBDA_RUNTIME, py312)) if p is None]
     if missing:
-        raise SystemExit(f"error: LocalStack on the host needs {' and '.join(missing)} (PATH or pyenv)")
+        raise RuntimeError(f"LocalStack on the host needs {' and '.join(missing)} (PATH or pyenv)")
     assert py313 is not None and py312 is not None
     with locked(root / ".lock"):
         ls_pkgs = [f"localstack-core[runtime]=={LOCALSTACK_VERSION}", *UPPER_PINS]
@@ -145,7 +145,7 @@ def start(
     """Start LocalStack bound to 127.0.0.1:port; return once every ready hook has run."""
     tools = ensure_venv()
     if not rie.is_file():
-        raise SystemExit(f"error: no Runtime Interface Emulator at {rie} (it ships in aws-sam-cli)")
+        raise RuntimeError(f"no Runtime Interface Emulator at {rie} (it ships in aws-sam-cli)")
     hooks = state / "etc" / "localstack" / "init" / "ready.d"
     hooks.parent.mkdir(parents=True, exist_ok=True)
     if hooks.is_symlink() or hooks.exists():
@@ -172,22 +172,22 @@ def start(
         "DISABLE_EVENTS": "1",  # no analytics calls home
         "SKIP_SSL_CERT_DOWNLOAD": "1",
     }
-    log = (state / "localstack.log").open("ab")
-    process = subprocess.Popen(
-        [str(tools["localstack"]), "-m", "localstack.runtime.main"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with (state / "localstack.log").open("ab") as log:
+        process = subprocess.Popen(
+            [str(tools["localstack"]), "-m", "localstack.runtime.main"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while not ready(url):
         if process.poll() is not None or time.monotonic() > deadline:
             stop(process.pid)
             tail = (state / "localstack.log").read_text(errors="replace")[-3000:]
-            raise SystemExit(f"error: LocalStack did not become ready on {url}:\n{tail}")
+            raise RuntimeError(f"LocalStack did not become ready on {url}:\n{tail}")
         time.sleep(0.5)
     return process
 
@@ -216,9 +216,9 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
 
 
-def stop(pid: int, grace: float = 20) -> None:
+def stop(pid: int, grace: float = 20) -> list[int]:
     """SIGTERM LocalStack (it stops its Lambda environments), then SIGKILL whatever is left of
-    it and of the processes it had started."""
+    it and of the processes it had started. Returns the PIDs still alive after that (none)."""
     family = _children(pid)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
@@ -233,6 +233,8 @@ def stop(pid: int, grace: float = 20) -> None:
                 os.kill(leftover, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
+    time.sleep(0.2)
+    return [leftover for leftover in [pid, *family] if _alive(leftover)]
 
 
 # --- command line (make up / make down without Docker) -------------------------------------------
@@ -248,6 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop it")
     sub.add_parser("python-dir", help=f"print the directory of a python{LAMBDA_RUNTIME} (for sam build)")
     opts = parser.parse_args(argv)
+    try:
+        return _run(opts)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(opts: argparse.Namespace) -> int:
     pid_file = state_dir() / "localstack.pid"
     if opts.command == "venv":
         for name, path in ensure_venv().items():

@@ -1,7 +1,7 @@
 """Generate events/: the sample Lambda SQS events and the env file for `sam local invoke`.
 
     python scripts/make_events.py [--out events]        # regenerate the committed files
-    python scripts/make_events.py env-local [--out F]   # a gitignored env file with a usable key
+    python scripts/make_events.py env-local [--out F] [--force]   # a gitignored env file with a usable key
 
 The events are built with ``login_etl_cli.lambda_event`` (the same code the local runner uses)
 from ``data/exercise_logins.ndjson``, with fixed message ids and timestamps, so a re-run
@@ -220,10 +220,38 @@ def write_events(out: Path) -> list[Path]:
     return written
 
 
-def write_env_local(out: Path, environ: dict[str, str], say: Callable[[str], None] = print) -> Path:
-    """Write the gitignored env file, with $PII_KEYS or a fresh ephemeral key (printed once)."""
+class EnvLocalError(Exception):
+    """A refusal of ``env-local``, printed as one ``error:`` line (never a key)."""
+
+
+def write_env_local(
+    out: Path, environ: dict[str, str], say: Callable[[str], None] = print, *, force: bool = False
+) -> Path:
+    """Write the gitignored env file, with $PII_KEYS or a fresh ephemeral key (printed once).
+
+    An existing file is kept unless ``force``: its key may be the only copy, and what it masked
+    can only be revealed with it. A ``PII_KEYS`` the function would refuse is refused here, in
+    the function's own words, rather than at the first ``sam local invoke``.
+    """
+    if out.exists() and not force:
+        raise EnvLocalError(
+            f"{out} exists, and its key may be the only copy: keep it, or replace it with "
+            "`make env-local FORCE=1` (scripts/make_events.py env-local --force)"
+        )
     keys = environ.get("PII_KEYS", "").strip()
-    if not keys:
+    if keys:
+        from login_etl.errors import ConfigError
+        from login_etl.pii import KeyRing
+
+        try:
+            KeyRing.from_spec(keys, environ.get("PII_ACTIVE_KEY_ID", "").strip() or None)
+        except ConfigError:
+            # Not the parser's message: whatever it quotes, a key must never reach the terminal.
+            raise EnvLocalError(
+                "PII_KEYS is not a usable key ring: expected id:base64key[,id:base64key...] with "
+                "distinct ids and keys of 32 or 64 random bytes (64 recommended)"
+            ) from None
+    else:
         keys = "k1:" + base64.b64encode(secrets.token_bytes(64)).decode("ascii")
         say("No PII_KEYS in the environment: generated an ephemeral key ring for local use.")
         say(f"Keep it to reveal what you mask with it; it is stored nowhere else but {out}:")
@@ -242,9 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=EVENTS_DIR, help="output directory")
     env_local = sub.add_parser("env-local", help="write events/env.local.json with a usable key")
     env_local.add_argument("--out", type=Path, default=EVENTS_DIR / "env.local.json")
+    env_local.add_argument("--force", action="store_true", help="replace an existing file (and its key)")
     args = parser.parse_args(argv)
     if args.command == "env-local":
-        path = write_env_local(args.out, dict(os.environ))
+        try:
+            path = write_env_local(args.out, dict(os.environ), force=args.force)
+        except EnvLocalError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {path} (mode 600, gitignored)")
         return 0
     for path in write_events(args.out):

@@ -150,6 +150,17 @@ def secrets_client(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     base.clear_caches()
 
 
+@pytest.fixture
+def restore_environ() -> Iterator[None]:
+    """For tests that call the CLI's ``main`` in-process: it exports Powertools settings (log
+    level, metrics off) for the handler it imports, which must not outlive the test."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("POWERTOOLS_")}
+    yield
+    for name in [k for k in os.environ if k.startswith("POWERTOOLS_")]:
+        del os.environ[name]
+    os.environ.update(saved)
+
+
 # --- logs ------------------------------------------------------------------------------------------
 class LogCapture:
     """The handler's Powertools JSON log lines, exactly as they would reach CloudWatch."""
@@ -192,3 +203,29 @@ def pii_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     from support.pii_guard import arm
 
     yield from arm(monkeypatch, request.node)
+
+
+# --- nothing the suite starts may outlive it (support/leftovers) --------------------------------
+def pytest_configure(config: pytest.Config) -> None:
+    from support.leftovers import mark_session
+
+    config.stash[_SESSION_MARK] = mark_session()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After every fixture is torn down: fail the run if a process it started is still alive."""
+    from support.leftovers import stop, survivors_after
+
+    left = survivors_after(session.config.stash[_SESSION_MARK])
+    if not left:
+        return
+    lines = "\n".join(f"  pid {pid}: {cmdline[:200]}" for pid, cmdline in left)
+    session.config.get_terminal_writer().line(
+        f"\nERROR: {len(left)} process(es) started by the test suite outlived it (now stopped):\n{lines}",
+        red=True,
+    )
+    stop([pid for pid, _ in left])
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_SESSION_MARK = pytest.StashKey[str]()

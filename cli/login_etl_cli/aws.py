@@ -6,6 +6,8 @@ import re
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from .errors import CliError
+
 __all__ = ["queue_depth", "region_from_queue_url", "sqs_client"]
 
 # sqs.<region>.amazonaws.com, <region>.queue.amazonaws.com, sqs.<region>.localhost.localstack.cloud
@@ -25,10 +27,18 @@ def sqs_client(*, endpoint_url: str | None, region: str | None, queue_url: str |
     ``AWS_DEFAULT_REGION`` (botocore reads only this one), else the profile's;
     ``AWS_ENDPOINT_URL`` is honoured by boto3 when ``endpoint_url`` is None."""
     import boto3
+    from botocore.exceptions import InvalidRegionError
     from login_etl.config import aws_region
 
     chosen = region or (region_from_queue_url(queue_url) if queue_url else None) or aws_region()
-    return boto3.client("sqs", endpoint_url=endpoint_url, region_name=chosen)
+    try:
+        return boto3.client("sqs", endpoint_url=endpoint_url, region_name=chosen)
+    except (InvalidRegionError, ValueError) as exc:  # a region, or "Invalid endpoint: ..."
+        what = "region" if isinstance(exc, InvalidRegionError) else "endpoint URL"
+        raise CliError(
+            f"the AWS {what} is not valid: check --region / AWS_REGION / AWS_DEFAULT_REGION and "
+            "--endpoint-url / AWS_ENDPOINT_URL"
+        ) from None
 
 
 def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
+import shutil
+import sys
 import time
 import uuid
 from collections import Counter
@@ -31,7 +34,7 @@ from .environment import (
     logging_defaults,
     user_database_url,
 )
-from .errors import CliError
+from .errors import CliError, printable
 from .progress import Progress
 from .runner import DrainStats, drain, queue_arn
 from .sender import read_ndjson, send_bodies
@@ -39,11 +42,24 @@ from .status import QueueState, collect, queue_reader, render
 from .synth import generate
 from .tables import table as _table
 
-__all__ = ["DemoOptions", "DemoResult", "exercise_data_path", "run_demo"]
+__all__ = ["DemoOptions", "DemoResult", "exercise_data_path", "run_demo", "self_command"]
 
 _EXERCISE: Final = Path("data") / "exercise_logins.ndjson"
 _REGION: Final = "us-east-1"
 _QUERY_CHUNK: Final = 10_000
+
+
+def self_command() -> str:
+    """How to run login-etl again from this shell, as printed: ``login-etl`` when that is on PATH
+    and is this very program, else the path this one was started by (``.venv/bin/login-etl`` after
+    ``make demo``), else ``python -m login_etl_cli.main`` with this interpreter."""
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if started is not None and started.name == "login-etl" and started.exists():
+        on_path = shutil.which("login-etl")
+        if on_path is not None and Path(on_path).resolve() == started.resolve():
+            return "login-etl"
+        return shlex.quote(str(started))
+    return f"{shlex.quote(sys.executable)} -m login_etl_cli.main"
 
 
 def exercise_data_path() -> Path:
@@ -104,11 +120,8 @@ def _bodies(opts: DemoOptions) -> tuple[list[str], str]:
         )
         return synth.bodies, f"{opts.synthetic:,} synthetic logins (seed {opts.seed})"
     path = opts.file or exercise_data_path()
-    try:
-        bodies = list(read_ndjson(path))
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from None
-    return bodies, f"{path.name} ({len(bodies):,} bodies)"
+    bodies = list(read_ndjson(path))
+    return bodies, f"{printable(path.name)} ({len(bodies):,} bodies)"
 
 
 def _create_queues(sqs: Any, opts: DemoOptions) -> tuple[str, str]:
@@ -242,12 +255,12 @@ def _print_summary(
         out.write(
             "The PII key of this run is ephemeral: it was generated for this demo, is not stored anywhere,\n"
             "and dies with it. To reveal a masked value above:\n"
-            f"  PII_KEYS='{key_spec}' login-etl reveal {samples[0][2]}\n\n"
+            f"  PII_KEYS='{key_spec}' {self_command()} reveal {samples[0][2]}\n\n"
         )
-    by_reason = " ".join(f"rejected_{r}={n}" for r, n in sorted(result.rejected.items()))
+    by_reason = "".join(f" rejected_{r}={n}" for r, n in sorted(result.rejected.items()))
     out.write(
         f"summary: sent={result.sent} received={d.received} inserted={result.inserted} "
-        f"duplicates={result.duplicates} rejected={rejected} {by_reason} failed={d.failed} "
+        f"duplicates={result.duplicates} rejected={rejected}{by_reason} failed={d.failed} "
         f"dlq={result.dlq} queued={result.queued} elapsed_s={result.busy_s:.3f} records_per_s={rate:.0f}\n"
     )
     out.flush()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -51,6 +52,16 @@ def embedded_postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _check_port_free(port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise EmbeddedUnavailableError(
+                f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): pick another --port, or 0 for any"
+            ) from None
+
+
 def use_fake_aws_credentials() -> None:
     """moto accepts any credentials, but boto3 insists on finding some and a region."""
     for name, value in (
@@ -62,15 +73,17 @@ def use_fake_aws_credentials() -> None:
 
 
 @contextlib.contextmanager
-def moto_sqs() -> Iterator[str]:
-    """Start an in-process SQS API on 127.0.0.1 (a free port); yield its endpoint URL."""
+def moto_sqs(port: int = 0) -> Iterator[str]:
+    """Start an in-process SQS API on 127.0.0.1 (``port``, or a free one); yield its endpoint URL."""
     try:
         from moto.server import ThreadedMotoServer
     except ImportError as exc:
         raise EmbeddedUnavailableError(
             "moto[server] is not installed: run `make venv`, or pass --endpoint-url for a real queue"
         ) from exc
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    if port:
+        _check_port_free(port)  # moto's server thread would hang its start() on a busy port
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
         host, port = server.get_host_and_port()

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -21,8 +22,9 @@ from typing import Any, Final
 
 from login_etl.errors import ConfigError, StoreError
 
+from . import argtypes
 from .errors import CliError
-from .roles import DEFAULT_MIGRATION_ROLE, DEFAULT_RUNTIME_ROLE, check_role_name
+from .roles import DEFAULT_MIGRATION_ROLE, DEFAULT_RUNTIME_ROLE
 
 __all__ = ["build_parser", "main"]
 
@@ -51,39 +53,13 @@ examples:
 exit status: 0 ok, 1 the work failed, 2 bad usage or configuration, 130 interrupted"""
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
-
-
-def _ratio(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
-
-
-def _role_name(text: str) -> str:
     try:
-        return check_role_name(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 300:
-        raise argparse.ArgumentTypeError("must be between 0 and 300 seconds")
-    return value
+        return version("login-etl")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def _sub(
@@ -100,30 +76,18 @@ def _sub(
     return parser
 
 
-def _queue_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--queue-url", required=True, metavar="URL", help="the SQS queue URL")
-    parser.add_argument(
-        "--endpoint-url",
-        metavar="URL",
-        help="an SQS-compatible endpoint (LocalStack, moto); default: AWS (or AWS_ENDPOINT_URL)",
-    )
-    parser.add_argument(
-        "--region", help="AWS region; default: the queue URL's, else AWS_REGION / the profile's"
-    )
-
-
 def _synth_options(parser: argparse.ArgumentParser, *, invalid: float, duplicate: float) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="synthetic data seed (default 0)")
+    parser.add_argument("--seed", type=argtypes.seed, default=0, help="synthetic data seed (default 0)")
     parser.add_argument(
         "--invalid-ratio",
-        type=_ratio,
+        type=argtypes.ratio,
         default=invalid,
         metavar="R",
         help=f"share of malformed synthetic bodies, every reject reason in turn (default {invalid})",
     )
     parser.add_argument(
         "--duplicate-ratio",
-        type=_ratio,
+        type=argtypes.ratio,
         default=duplicate,
         metavar="R",
         help=f"share of synthetic bodies re-sent identically: each one a second row (default {duplicate})",
@@ -137,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"login-etl {_version()}")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = _sub(
@@ -157,11 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = demo.add_mutually_exclusive_group()
     source.add_argument("--file", type=Path, metavar="F.ndjson", help="bodies to send, one per line")
-    source.add_argument("--synthetic", type=_count, metavar="N", help="send N generated logins instead")
+    source.add_argument(
+        "--synthetic",
+        type=argtypes.synthetic,
+        metavar="N",
+        help=f"N generated logins (at most {argtypes.MAX_SYNTHETIC:,})",
+    )
     _synth_options(demo, invalid=0.01, duplicate=0.05)
-    demo.add_argument("--batch-size", type=_positive, default=10, metavar="N", help="default 10")
-    demo.add_argument("--window", type=_seconds, default=0.0, metavar="S", help="batching window (default 0)")
-    demo.add_argument("--rows", type=_count, default=5, metavar="N", help="masked rows to show (default 5)")
+    demo.add_argument(
+        "--batch-size", type=argtypes.batch_size, default=10, metavar="N", help="1-10000 (default 10)"
+    )
+    demo.add_argument(
+        "--window", type=argtypes.seconds, default=0.0, metavar="S", help="batching window (default 0)"
+    )
+    demo.add_argument(
+        "--rows", type=argtypes.rows, default=5, metavar="N", help="masked rows to show (default 5)"
+    )
     demo.add_argument("--verbose", action="store_true", help="show the handler's JSON log lines")
 
     drain = _sub(
@@ -185,11 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         "      --batch-size 100 --window 2 --forever                 # AWS\n",
         func=_cmd_drain,
     )
-    _queue_options(drain)
-    drain.add_argument("--batch-size", type=_positive, default=10, metavar="N", help="1-10000 (default 10)")
+    argtypes.add_queue_options(drain, required=True, queue_help="the SQS queue URL")
+    drain.add_argument(
+        "--batch-size", type=argtypes.batch_size, default=10, metavar="N", help="1-10000 (default 10)"
+    )
     drain.add_argument(
         "--window",
-        type=_seconds,
+        type=argtypes.seconds,
         default=0.0,
         metavar="S",
         help="batching window: the longest wait to fill a batch (default 0; >= 1 when batch size > 10)",
@@ -222,10 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
         "      --invalid-ratio 0.02 --duplicate-ratio 0.1 --seed 7",
         func=_cmd_send,
     )
-    _queue_options(send)
+    argtypes.add_queue_options(send, required=True, queue_help="the SQS queue URL")
     body_source = send.add_mutually_exclusive_group(required=True)
     body_source.add_argument("--file", type=Path, metavar="F.ndjson", help="bodies to send, one per line")
-    body_source.add_argument("--synthetic", type=_count, metavar="N", help="send N generated logins")
+    body_source.add_argument(
+        "--synthetic",
+        type=argtypes.synthetic,
+        metavar="N",
+        help=f"N generated logins (at most {argtypes.MAX_SYNTHETIC:,})",
+    )
     _synth_options(send, invalid=0.0, duplicate=0.0)
 
     reveal = _sub(
@@ -269,14 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--create-roles", action="store_true", help="create the roles (as an admin) and exit")
     migrate.add_argument(
         "--migration-role",
-        type=_role_name,
+        type=argtypes.role_name,
         default=DEFAULT_MIGRATION_ROLE,
         metavar="NAME",
         help=f"the role that owns the schema (default {DEFAULT_MIGRATION_ROLE})",
     )
     migrate.add_argument(
         "--runtime-role",
-        type=_role_name,
+        type=argtypes.role_name,
         default=None,
         metavar="NAME",
         help=f"grant NAME the runtime privileges after migrating (roles default {DEFAULT_RUNTIME_ROLE})",
@@ -296,20 +279,43 @@ def build_parser() -> argparse.ArgumentParser:
         "  login-etl rejects --replay --reason bad_app_version --queue-url $Q --endpoint-url http://localhost:4566",
         func=_cmd_rejects,
     )
-    rejects.add_argument("--limit", type=_positive, metavar="N", help="at most N rows (list default 50)")
-    rejects.add_argument("--reason", metavar="CODE", help="only this reason, e.g. bad_app_version")
+    rejects.add_argument("--limit", type=argtypes.limit, metavar="N", help="at most N rows (list default 50)")
+    rejects.add_argument(
+        "--reason",
+        type=argtypes.reason,
+        metavar="CODE",
+        help=f"only this reason: {', '.join(argtypes.REASON_CODES)}",
+    )
     rejects.add_argument("--replay", action="store_true", help="re-send the bodies (needs --queue-url)")
     rejects.add_argument(
         "--show",
         metavar="MESSAGE_ID",
         help="decrypt one rejected body and print it as a JSON string (audited)",
     )
-    rejects.add_argument("--queue-url", metavar="URL", help="where --replay sends")
-    rejects.add_argument("--endpoint-url", metavar="URL", help="an SQS-compatible endpoint for --replay")
-    rejects.add_argument("--region", help="AWS region for --replay")
+    argtypes.add_queue_options(rejects, required=False, queue_help="where --replay sends")
     from .status import register as register_status
 
     register_status(subs, _sub)
+    sqs_local = _sub(
+        subs,
+        "sqs-local",
+        "run a local SQS API (+ PostgreSQL, key) to try send/drain/rejects by hand",
+        "Start moto's SQS API on 127.0.0.1 with a queue and its DLQ (redrive after 5 receives), an\n"
+        "embedded PostgreSQL unless DATABASE_URL is set, and an ephemeral PII key unless PII_KEYS is\n"
+        "set; print the export lines for another shell and example commands, then wait. Ctrl-C or\n"
+        "SIGTERM stops everything and deletes the embedded database. Needs no Docker or AWS.",
+        "examples:\n"
+        "  login-etl sqs-local                       # then paste its export lines into another shell\n"
+        "  login-etl sqs-local --port 4566           # a fixed port instead of a free one",
+        func=_cmd_sqs_local,
+    )
+    sqs_local.add_argument(
+        "--port",
+        type=argtypes.port,
+        default=0,
+        metavar="N",
+        help="port for the SQS API (default: a free one)",
+    )
     return parser
 
 
@@ -328,8 +334,25 @@ def _cmd_demo(args: Any) -> int:
         rows=args.rows,
         verbose=args.verbose,
     )
+    _terminate_like_ctrl_c()
     result = run_demo(opts, sys.stdout, sys.stderr)
     return EXIT_OK if result.balanced and not result.send_failures else EXIT_FAILED
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (``kill``, a CI timeout, systemd) unwinds like Ctrl-C, so everything a command
+    started (the embedded PostgreSQL above all, which outlives its parent) is stopped."""
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one unwinding is enough
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _check_window(args: Any) -> None:
+    if args.batch_size > 10 and args.window < 1:
+        raise CliError("--batch-size above 10 needs --window of at least 1 second, as on Lambda")
 
 
 def _install_stop(stop: threading.Event) -> None:
@@ -346,18 +369,18 @@ def _install_stop(stop: threading.Event) -> None:
 
 def _cmd_drain(args: Any) -> int:
     from login_etl.config import Settings
+    from login_etl.runtime import Runtime
 
     from .aws import sqs_client
     from .environment import drop_stray_emf, logging_defaults
     from .runner import drain
 
-    if args.batch_size > 10_000:
-        raise CliError("--batch-size must be at most 10000 (the event source mapping's limit)")
-    if args.batch_size > 10 and args.window < 1:
-        raise CliError("--batch-size above 10 needs --window of at least 1 second, as on Lambda")
+    _check_window(args)
     level = "WARNING" if args.quiet else "DEBUG" if args.verbose else None
     logging_defaults(level=level, default_level="INFO", metrics=args.verbose)
-    Settings.from_env()  # fail fast and clearly on bad configuration, before touching the queue
+    # Fail fast and clearly on bad configuration, the key ring included, before touching the queue:
+    # otherwise every batch fails and the messages walk towards the DLQ.
+    Runtime(Settings.from_env()).keyring()
     sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
     stop = threading.Event()
     _install_stop(stop)
@@ -389,10 +412,7 @@ def _cmd_send(args: Any) -> int:
     from .synth import generate
 
     if args.file is not None:
-        try:
-            bodies = list(read_ndjson(args.file))
-        except OSError as exc:
-            raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+        bodies = list(read_ndjson(args.file))
     else:
         bodies = generate(
             args.synthetic,
@@ -417,7 +437,13 @@ def _cmd_reveal(args: Any) -> int:
     values: list[str] = []
     for value in args.values:
         if value == "-":
-            values.extend(line for line in sys.stdin.read().split("\n") if line.strip())
+            try:  # bytes, decoded here: the locale could otherwise smuggle undecodable bytes in
+                text = sys.stdin.buffer.read().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CliError(
+                    f"standard input is not UTF-8 text (first bad byte at offset {exc.start})"
+                ) from None
+            values.extend(line for line in text.split("\n") if line.strip())
         else:
             values.append(value)
     ring = keyring_from_env()
@@ -469,9 +495,20 @@ def _cmd_migrate(args: Any) -> int:
             f"{args.migration_role}\n"
         )
         return EXIT_OK
-    migrate(db_runtime(with_keys=False), runtime_role=args.runtime_role)
+    report = migrate(db_runtime(with_keys=False), runtime_role=args.runtime_role)
     granted = f"; {args.runtime_role} has the runtime grants" if args.runtime_role else ""
-    sys.stderr.write(f"migrate: the schema is up to date{granted}\n")
+    sys.stderr.write(f"migrate: {report.describe()}{granted}\n")
+    return EXIT_OK
+
+
+def _cmd_sqs_local(args: Any) -> int:
+    from .sqs_local import SqsLocalOptions, run_sqs_local
+
+    _terminate_like_ctrl_c()
+    try:
+        run_sqs_local(SqsLocalOptions(port=args.port), sys.stdout, sys.stderr)
+    except KeyboardInterrupt:
+        sys.stderr.write("sqs-local: stopped; everything it started is gone\n")
     return EXIT_OK
 
 
@@ -562,6 +599,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(f"database: {exc}", EXIT_FAILED)
     except BrokenPipeError:
         return EXIT_FAILED
+    except Exception as exc:
+        # Never a traceback for the user (it can quote a value): one line naming the kind of
+        # failure. LOGIN_ETL_DEBUG=1 shows the traceback for a bug report.
+        if os.environ.get("LOGIN_ETL_DEBUG") == "1":
+            raise
+        return _error(
+            f"unexpected {type(exc).__name__}: this is a bug in login-etl; "
+            "rerun with LOGIN_ETL_DEBUG=1 for the traceback",
+            EXIT_FAILED,
+        )
 
 
 if __name__ == "__main__":

@@ -6,14 +6,13 @@ Each builds its configuration with ``login_etl.config`` and talks to the databas
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, TextIO
 
 from login_etl.config import DbSettings, PiiSettings, Settings
-from login_etl.errors import RevealError
+from login_etl.errors import RevealError, StoreError
 from login_etl.pii import KeyRing
 from login_etl.rejected import open_body
 from login_etl.runtime import Runtime
@@ -21,11 +20,13 @@ from login_etl.store import text_array
 
 from .audit import Auditor
 from .environment import db_settings, pii_settings
+from .errors import json_string
 from .roles import create_roles_sql, runtime_grants_sql
 from .sender import Attributes, send_bodies
 
 __all__ = [
     "REPLAY_ATTRIBUTE",
+    "MigrateReport",
     "RejectSummary",
     "ReplayResult",
     "create_roles",
@@ -53,10 +54,12 @@ def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO
     """Print one line per value on ``out``, in order; return how many did not decrypt.
 
     A value that does not decrypt prints an empty line (so line N still answers value N) and one
-    ``error:`` line on ``err`` naming its position, never the value. A plaintext with a line break
-    is printed as a JSON string so the one-line-per-value contract holds; ``as_json`` prints every
-    value that way. The caller writes the audit record first (``audit.Auditor``); the closing
-    tally (how many revealed, how many failed; never values) goes to ``err``.
+    ``error:`` line on ``err`` naming its position, never the value. A plaintext with any
+    non-printable character (a line break, a terminal escape, VT, U+2028...) is printed as a JSON
+    string with those escaped, so one value is always one line and cannot drive the terminal; so
+    is one that starts with ``"``, so a line that starts with ``"`` is always JSON. ``as_json``
+    prints every value that way. The caller writes the audit record first (``audit.Auditor``);
+    the closing tally (how many revealed, how many failed; never values) goes to ``err``.
     """
     failed = 0
     for position, value in enumerate(values, start=1):
@@ -67,8 +70,8 @@ def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO
             err.write(f"error: value {position}: {exc}\n")
             out.write("\n")
             continue
-        if as_json or "\n" in plain or "\r" in plain:
-            out.write(json.dumps(plain, ensure_ascii=False) + "\n")
+        if as_json or not plain.isprintable() or plain.startswith('"'):
+            out.write(json_string(plain) + "\n")
         else:
             out.write(plain + "\n")
     out.flush()
@@ -84,18 +87,72 @@ def db_runtime(*, with_keys: bool) -> Runtime:
     return Runtime(Settings(db=db_settings(), pii=PiiSettings(), auto_migrate=False))
 
 
-def migrate(runtime: Runtime, *, runtime_role: str | None = None) -> None:
+#: The tables ``sql/schema.sql`` creates, in the order a report names them.
+SCHEMA_TABLES: Final = ("user_logins", "user_logins_rejected", "user_logins_staging")
+
+
+@dataclass(frozen=True)
+class MigrateReport:
+    """What a migration changed, so ``migrate`` can say so instead of a blanket "up to date"."""
+
+    created: tuple[str, ...]
+    added_columns: tuple[str, ...]  # to an existing user_logins (an exercise-style or older table)
+
+    def describe(self) -> str:
+        done = []
+        if self.created:
+            done.append("created " + ", ".join(self.created))
+        if self.added_columns:
+            done.append(f"upgraded user_logins (added {', '.join(self.added_columns)})")
+        return "; ".join(done) if done else "the schema was already up to date: nothing to do"
+
+
+def _schema_state(runtime: Runtime) -> dict[str, set[str]]:
+    """The schema's tables present in the current schema, each with its columns."""
+    rows = runtime.store.query(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = ANY(CAST(:names AS text[]))",
+        names=list(SCHEMA_TABLES),
+    )
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(str(table), set()).add(str(column))
+    return tables
+
+
+def _schema_before(runtime: Runtime) -> dict[str, set[str]] | None:
+    """The schema as it is, on a connection of its own; None when that fails, so that the
+    migration itself then fails and says why in its own words."""
+    peek = Runtime(runtime.settings)
+    try:
+        return _schema_state(peek)
+    except StoreError:
+        return None
+    finally:
+        peek.store.close()
+
+
+def migrate(runtime: Runtime, *, runtime_role: str | None = None) -> MigrateReport:
     """Create or upgrade the schema: idempotent, and safe alongside running functions.
 
     With ``runtime_role``, the connected user (the table owner) then grants that role exactly the
-    runtime privileges (``roles.RUNTIME_GRANTS``), revoking anything wider.
+    runtime privileges (``roles.RUNTIME_GRANTS``), revoking anything wider. Returns what changed.
     """
+    before = _schema_before(runtime)
     try:
         runtime.store.migrate()
+        after = _schema_state(runtime)
         if runtime_role is not None:
             runtime.store.query(runtime_grants_sql(runtime_role))
     finally:
         runtime.store.close()
+    if before is None:  # not seen: say nothing rather than something untrue
+        return MigrateReport(created=(), added_columns=())
+    created = tuple(name for name in SCHEMA_TABLES if name in after and name not in before)
+    added: tuple[str, ...] = ()
+    if "user_logins" in before:
+        added = tuple(sorted(after.get("user_logins", set()) - before["user_logins"]))
+    return MigrateReport(created=created, added_columns=added)
 
 
 def create_roles(runtime: Runtime, migration_role: str, runtime_role: str) -> None:

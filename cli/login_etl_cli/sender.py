@@ -9,6 +9,7 @@ an identical body sent twice is two messages, exactly as on a standard queue.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -16,9 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from .errors import CliError, printable
+
 __all__ = [
+    "FALLBACK_GROUP",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_ENTRIES",
+    "MESSAGE_GROUP_ID",
     "SendFailure",
     "SendResult",
     "group_of",
@@ -31,6 +36,8 @@ MAX_BATCH_ENTRIES: Final = 10
 MAX_BATCH_BYTES: Final = 256 * 1024
 #: MessageGroupId for FIFO bodies that have no usable user_id (malformed ones, mostly).
 FALLBACK_GROUP: Final = "no-user-id"
+#: What SQS accepts as a MessageGroupId: 1-128 characters from ``!`` to ``~``.
+MESSAGE_GROUP_ID: Final = re.compile(r"[!-~]{1,128}")
 
 Attributes = Mapping[str, Mapping[str, Any]]
 
@@ -58,9 +65,18 @@ def read_ndjson(path: Path) -> Iterator[str]:
     """The non-blank lines of ``path``, each a body, verbatim (only the line ending is removed).
 
     Splits on ``\\n`` alone: ``str.splitlines`` would also split on U+2028, which JSON strings
-    may contain raw.
+    may contain raw. A file that cannot be read, or is not UTF-8, is a ``CliError`` naming the
+    file and the byte offset, never its content.
     """
-    text = path.read_text("utf-8")
+    shown = printable(str(path))
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{shown} is not UTF-8 text (first bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {shown}: {exc.strerror or type(exc).__name__}") from None
+    except ValueError:  # a path with a NUL character
+        raise CliError(f"cannot read {shown}: not a valid path") from None
     for line in text.split("\n"):
         body = line.removesuffix("\r")
         if body.strip():
@@ -68,13 +84,18 @@ def read_ndjson(path: Path) -> Iterator[str]:
 
 
 def group_of(body: str) -> str:
-    """The FIFO MessageGroupId of ``body``: its user_id, so each user's logins stay ordered."""
+    """The FIFO MessageGroupId of ``body``: its user_id, so each user's logins stay ordered.
+
+    SQS allows 1-128 characters of printable ASCII without spaces (``!`` to ``~``) in a group id.
+    A user_id outside that (empty, too long, a space, non-ASCII) shares the fallback group rather
+    than being refused by SQS; ordering within that group is still per send order.
+    """
     try:
         obj = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return FALLBACK_GROUP
     user = obj.get("user_id") if isinstance(obj, dict) else None
-    if isinstance(user, str) and 0 < len(user) <= 128 and user.isprintable():
+    if isinstance(user, str) and MESSAGE_GROUP_ID.fullmatch(user):
         return user
     return FALLBACK_GROUP
 

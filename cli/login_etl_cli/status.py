@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
+from . import argtypes
+
 __all__ = [
     "AGE_LIMIT_S",
     "RECENT",
@@ -365,11 +367,9 @@ def register(subs: Any, sub: Callable[..., argparse.ArgumentParser]) -> None:
         "--days", type=_days, metavar="N", help="per day for the last N days (default: per hour, 24 h)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument(
-        "--queue-url", metavar="URL", help="also read this queue, its DLQ and its oldest message age"
+    argtypes.add_queue_options(
+        parser, required=False, queue_help="also read this queue, its DLQ and its oldest message age"
     )
-    parser.add_argument("--endpoint-url", metavar="URL", help="an AWS-compatible endpoint (LocalStack, moto)")
-    parser.add_argument("--region", help="AWS region; default: the queue URL's, else AWS_REGION")
 
 
 def queue_reader(sqs: Any, cloudwatch: Any, url: str) -> Callable[[datetime], QueueState]:

@@ -64,6 +64,27 @@ def sqlstate(exc: BaseException) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def _unmasked(exc: BaseException) -> BaseException:
+    """The server's own error when pg8000 hid it behind a network error.
+
+    When the server refuses a session at startup (a missing database, a wrong password) it sends
+    its error and closes the socket; pg8000 then says goodbye on the closed socket, and the
+    resulting ``InterfaceError`` replaces the server's error, which survives only in the exception
+    context. Without this, "the database does not exist" would read "connection failed" now and
+    then, depending on who closes first.
+    """
+    seen = exc
+    for _ in range(4):
+        context = seen.__context__
+        if context is None:
+            break
+        if isinstance(context, pg8000.exceptions.DatabaseError) and sqlstate(context) is not None:
+            server_error: BaseException = context
+            return server_error
+        seen = context
+    return exc
+
+
 def classify(exc: BaseException) -> StoreError:
     """Translate a driver or socket exception into the package's ``StoreError`` hierarchy.
 
@@ -72,6 +93,7 @@ def classify(exc: BaseException) -> StoreError:
     """
     if isinstance(exc, StoreError):
         return exc
+    exc = _unmasked(exc)
     if isinstance(exc, pg8000.exceptions.InterfaceError) and str(exc) == _TLS_REFUSED:
         return TransientStoreError(
             "the server does not offer TLS, which DB_SSLMODE or DATABASE_URL's sslmode asks for",

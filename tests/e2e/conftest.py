@@ -91,15 +91,22 @@ def cli_env(lambda_env: TestDB, key_spec: str, sqs_endpoint: str) -> dict[str, s
 def run_cli(
     *args: str, env: dict[str, str], timeout: float = 60, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [LOGIN_ETL, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=stdin,
-        check=False,
-    )
+    """Run the console script. On timeout it gets SIGTERM first, as a user's ``kill`` would, so
+    it stops what it started (subprocess.run's SIGKILL would orphan an embedded PostgreSQL)."""
+    argv = [LOGIN_ETL, *args]
+    with subprocess.Popen(
+        argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def proxied_url(db: TestDB, proxy: FaultProxy) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 from conftest import exercise_bodies
 from login_etl.constants import AD_BODY, AD_DEVICE_ID, AD_IP
@@ -13,7 +14,7 @@ from login_etl_cli.runner import drain
 from login_etl_cli.sender import send_bodies
 from support.pg import TestDB
 
-from .conftest import QueueFactory, run_cli
+from .conftest import LOGIN_ETL, QueueFactory, run_cli
 
 
 def _without_db(env: dict[str, str]) -> dict[str, str]:
@@ -49,12 +50,17 @@ def test_demo_uses_database_url_when_set_and_its_printed_key_reveals_the_rows_sh
     assert "using the PostgreSQL at DATABASE_URL" in result.stderr
     assert lambda_env.count("user_logins") == 99
     assert lambda_env.count("user_logins_rejected") == 1
-    # The summary shows how to reveal a masked value with the run's ephemeral key.
-    match = re.search(r"PII_KEYS='(demo:[^']+)' login-etl reveal (\S+)", result.stdout)
-    assert match is not None, result.stdout
-    key, masked = match.groups()
-    [[ip]] = lambda_env.query("SELECT masked_ip FROM user_logins WHERE masked_ip = :m", m=masked)
-    revealed = run_cli("reveal", ip, env={**_without_db(cli_env), "PII_KEYS": key})
+    # The summary shows how to reveal a masked value with the run's ephemeral key, as a command
+    # that works as printed (login-etl is not on this PATH: the hint names the script's path).
+    [hint] = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("PII_KEYS=")]
+    match = re.fullmatch(r"PII_KEYS='demo:[^']+' (\S+) reveal (\S+)", hint)
+    assert match is not None, hint
+    assert match[1] in (LOGIN_ETL, "login-etl")  # the latter only when it is on PATH
+    [[ip]] = lambda_env.query("SELECT masked_ip FROM user_logins WHERE masked_ip = :m", m=match[2])
+    assert ip == match[2]
+    as_printed = ["bash", "-c", hint]
+    env = _without_db(cli_env)
+    revealed = subprocess.run(as_printed, env=env, capture_output=True, text=True, check=False)
     assert revealed.returncode == 0, revealed.stderr
     plain = revealed.stdout.strip()
     sent_ips = {json.loads(line).get("ip") for line in exercise_bodies()}
@@ -128,15 +134,25 @@ def test_reveal_without_keys_is_a_one_line_config_error(cli_env: dict[str, str])
 
 
 # --- migrate and configuration errors -----------------------------------------------------------
-def test_migrate_creates_the_schema_and_is_idempotent(cli_env: dict[str, str], raw_db: TestDB) -> None:
-    env = {**_without_db(cli_env), "DATABASE_URL": raw_db.url}  # no PII key needed
+def test_migrate_creates_the_schema_and_is_idempotent(cli_env: dict[str, str], pg_server_url: str) -> None:
+    # A database of its own: cli_env's is already migrated by its fixtures.
+    raw_db = TestDB(pg_server_url)
+    try:
+        env = {**_without_db(cli_env), "DATABASE_URL": raw_db.url}  # no PII key needed
+        said = []
+        for _ in range(2):
+            result = run_cli("migrate", env=env)
+            assert result.returncode == 0, result.stderr
+            said.append(result.stderr.strip())
 
-    for _ in range(2):
-        result = run_cli("migrate", env=env)
-        assert result.returncode == 0, result.stderr
-
-    assert raw_db.count("user_logins") == 0
-    assert raw_db.count("user_logins_rejected") == 0
+        assert said == [
+            "migrate: created user_logins, user_logins_rejected, user_logins_staging",
+            "migrate: the schema was already up to date: nothing to do",
+        ]
+        assert raw_db.count("user_logins") == 0
+        assert raw_db.count("user_logins_rejected") == 0
+    finally:
+        raw_db.drop()
 
 
 def test_a_bad_database_url_is_one_line_exit_2_and_never_echoes_the_password(cli_env: dict[str, str]) -> None:

@@ -14,6 +14,9 @@ from login_etl_cli.main import main
 
 from .conftest import QueueFactory
 
+#: ``main`` exports Powertools settings for the handler; undo them after each test.
+pytestmark = pytest.mark.usefixtures("restore_environ")
+
 BAD = [
     {"PII_KEYS": "k1:not-base64!"},
     {"PII_KEYS": new_key_spec("k1").partition(":")[2] + ":k1"},  # written key first

@@ -15,6 +15,9 @@ from login_etl_cli.context import LocalContext
 from login_etl_cli.main import main
 from support.pg import TestDB, with_database
 
+#: ``main`` exports Powertools settings for the handler; undo them after each test.
+pytestmark = pytest.mark.usefixtures("restore_environ")
+
 KEYS = "k1:" + "A" * 86
 
 

@@ -247,3 +247,66 @@ def test_make_validate_and_build_then_the_built_package_handles_every_event(db: 
     total_rows = sum(rows for rows, _ in EXPECTED.values()) - 1  # mixed_batch redelivers one
     assert db.count("user_logins") == total_rows
     assert db.count("user_logins_rejected") == sum(sum(r.values()) for _, r in EXPECTED.values())
+
+
+# --- make env-local refuses to lose a key, and refuses a key the function would refuse ---------
+def _env_local(out: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(GENERATOR), "env-local", "--out", str(out), *extra],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_env_local_never_replaces_an_existing_file_unless_forced(tmp_path: Path) -> None:
+    out = tmp_path / "env.local.json"
+    assert _env_local(out, {}).returncode == 0
+    first = out.read_bytes()
+
+    refused = _env_local(out, {})
+    assert refused.returncode == 2
+    assert refused.stderr.strip().startswith(f"error: {out} exists, and its key may be the only copy")
+    assert "FORCE=1" in refused.stderr
+    assert out.read_bytes() == first, "the only copy of the key is kept"
+
+    forced = _env_local(out, {}, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert out.read_bytes() != first
+
+
+GARBAGE_KEYS = [
+    "REPLACE_ME",  # no key id
+    "k1:not-base64!",
+    "k1:" + "QUFB" * 4,  # 12 bytes
+    "k1:" + "A" * 40,  # 30 bytes
+    "k1:" + "A" * 86 + "==,k1:" + "B" * 86 + "==",  # the same id twice
+    "AAAA" * 21 + "AA==:k1",  # id and key swapped
+]
+
+
+@pytest.mark.parametrize("keys", GARBAGE_KEYS)
+def test_env_local_refuses_a_key_the_function_would_refuse_without_echoing_it(
+    tmp_path: Path, keys: str
+) -> None:
+    out = tmp_path / "env.local.json"
+
+    refused = _env_local(out, {"PII_KEYS": keys})
+
+    assert refused.returncode == 2
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("error: PII_KEYS is not a usable key ring: ")
+    for part in keys.replace(",", ":").split(":"):
+        if len(part) > 8:
+            assert part not in refused.stderr + refused.stdout
+    assert not out.exists()
+
+
+def test_make_env_local_passes_force_through() -> None:
+    plain = subprocess.run(["make", "-n", "env-local"], cwd=ROOT, capture_output=True, text=True, check=True)
+    forced = subprocess.run(
+        ["make", "-n", "env-local", "FORCE=1"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "scripts/make_events.py env-local" in plain.stdout and "--force" not in plain.stdout
+    assert "scripts/make_events.py env-local --force" in forced.stdout

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from login_etl.store import PgStore
+from integration.test_migrate import migrate
 from support.pg import TestDB, connect
-
-
-def _migrate(db: TestDB) -> None:
-    store = PgStore(lambda: connect(db.url))
-    try:
-        store.migrate()
-    finally:
-        store.close()
 
 
 def test_a_routine_migration_does_not_wait_for_an_open_batch(db: TestDB) -> None:
@@ -23,7 +15,7 @@ def test_a_routine_migration_does_not_wait_for_an_open_batch(db: TestDB) -> None
     batch.run("BEGIN")
     batch.run("INSERT INTO user_logins (user_id, message_id) VALUES ('u', 'in-flight')")
     done = threading.Event()
-    worker = threading.Thread(target=lambda: (_migrate(db), done.set()), daemon=True)
+    worker = threading.Thread(target=lambda: (migrate(db), done.set()), daemon=True)
     try:
         worker.start()
         finished = done.wait(timeout=20)
@@ -35,7 +27,7 @@ def test_a_routine_migration_does_not_wait_for_an_open_batch(db: TestDB) -> None
 
 
 def test_the_upgrade_adds_the_column_and_the_brin_index_once(db: TestDB) -> None:
-    _migrate(db)
+    migrate(db)
     indexes = db.query(
         "SELECT indexname, indexdef FROM pg_indexes "
         "WHERE tablename = 'user_logins' AND indexname LIKE '%loaded%'"

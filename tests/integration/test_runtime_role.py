@@ -174,8 +174,10 @@ def test_the_old_documented_grant_is_one_deploy_error_line_and_the_batch_fails_w
     path: a refused row sends the batch there. That is a deploy error, not a row
     to reject and not an outage: nothing is written and one line names the fix."""
     roles.db.query(f'REVOKE ALL ON user_logins_staging FROM "{roles.runtime}"')
+    # A row only the database refuses (validation refuses NUL and the like up front).
+    roles.db.query("ALTER TABLE user_logins ADD CONSTRAINT t_refuse CHECK (user_id <> 'refused-4')")
     bodies = [valid_body(i) for i in range(10)]
-    bodies[4] = valid_body(4, locale="\u0000")
+    bodies[4] = valid_body(4, user_id="refused-4")
 
     with pytest.raises(PrivilegeError):
         invoke_handler(sqs_event(bodies))

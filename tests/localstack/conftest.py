@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -49,6 +50,22 @@ def _unavailable(what: str) -> None:
     if os.environ.get("LOGIN_ETL_REQUIRE_AWS_LOCAL") == "1":
         pytest.fail(f"LOGIN_ETL_REQUIRE_AWS_LOCAL=1 but the LocalStack tier cannot run: {what}")
     pytest.skip(f"LocalStack tier skipped: {what}")
+
+
+def run_make(target: str, url: str) -> str:
+    """`make <target>` as the README prints it, pointed at this LocalStack; its output."""
+    done = subprocess.run(
+        ["make", "--no-print-directory", target, f"LOCALSTACK_URL={url}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    quiet = "\n".join(line for line in output.splitlines() if "Uploading to" not in line)
+    assert done.returncode == 0, quiet[-4000:]
+    return output
 
 
 @dataclass
@@ -112,33 +129,20 @@ def tier() -> Iterator[Tier]:
             "LOGIN_ETL_DB_USER": "postgres",
             "LOGIN_ETL_DB_PASSWORD": password,
             "LOGIN_ETL_DB_NAME": "login_etl",
+            # After a failed batch LocalStack's poller backs off 2, 4, 8 ... up to 60 s; the outage
+            # test needs a dozen failed polls, so its backoff is capped at 4 s here (test only).
+            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_ERROR_SEC": "4",
         }
         process = host.start(rie, port, state, hook_env)
-        # The user's command, pointed at this LocalStack.
-        deploy = subprocess.run(
-            ["make", "--no-print-directory", "deploy-localstack", f"LOCALSTACK_URL={url}"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        output = deploy.stdout + deploy.stderr
-        assert deploy.returncode == 0, output[-4000:]
-        cfn = boto3.client(
-            "cloudformation",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-        (stack,) = cfn.describe_stacks(StackName=STACK)["Stacks"]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        yield Tier(url, cluster, "login_etl", outputs | {"_status": stack["StackStatus"]}, output)
+        output = run_make("deploy-localstack", url)
+        tier = Tier(url, cluster, "login_etl", {}, output)
+        (stack,) = tier.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"]
+        tier.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        tier.outputs["_status"] = stack["StackStatus"]
+        yield tier
     finally:
         if process is not None:
-            host.stop(process.pid)
+            left = host.stop(process.pid)
+            assert not left, f"LocalStack processes left running: {left}"
         cluster.destroy()
-        import shutil
-
         shutil.rmtree(state, ignore_errors=True)

@@ -31,6 +31,9 @@ from login_etl_cli.main import main
 from support.pg import TestDB
 from support.pii_guard import PiiGuard, key_encodings
 
+#: ``main`` exports Powertools settings for the handler; undo them after each test.
+pytestmark = pytest.mark.usefixtures("restore_environ")
+
 #: Nothing listens on port 1 of loopback: a URL that parses fails fast, never leaves the machine.
 NOWHERE = "127.0.0.1:1"
 KEY_IDS = st.from_regex(r"[A-Za-z0-9_.-]{1,12}", fullmatch=True)

@@ -88,6 +88,9 @@ class Tier:
 def tier() -> Iterator[Tier]:
     sam_bin = os.environ.get("LOGIN_ETL_SAM")
     missing = missing_pieces(sam_bin)
+    version = base_image.runtime_version()
+    if base_image.python_prefix(version) is None:
+        missing.append(f"a CPython {version} for the base image (pyenv's versions/{version}.*)")
     if missing:
         cannot_run("; ".join(missing))
     assert sam_bin is not None

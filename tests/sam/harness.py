@@ -232,14 +232,19 @@ def reap_stale_namespaces() -> None:
             subprocess.run(["ip", "netns", "delete", name], check=False)
 
 
-def wait_for(what: str, ready: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes]) -> None:
+def wait_for(
+    what: str, ready: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes], log: Path
+) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before it was ready")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} not ready after {timeout:.0f} s")
-        time.sleep(0.3)
+            problem = f"exited with {proc.returncode} before it was ready"
+        elif time.monotonic() > deadline:
+            problem = f"not ready after {timeout:.0f} s"
+        else:
+            time.sleep(0.3)
+            continue
+        raise RuntimeError(f"{what} {problem}; the end of {log}:\n{log.read_text(errors='replace')[-2000:]}")
 
 
 # --- the engine --------------------------------------------------------------------------------
@@ -275,7 +280,7 @@ class Engine:
         ]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(self.ns.enter(argv), stdout=log, stderr=subprocess.STDOUT)
-        wait_for("dockerd", self._answers, 90, self.proc)
+        wait_for("dockerd", self._answers, 90, self.proc, self.log)
 
     def _answers(self) -> bool:
         return self.sock.exists() and self.docker("version", check=False).returncode == 0
@@ -340,11 +345,12 @@ class Postgres:
         argv = [str(bindir / "postgres"), "-D", str(self.data), "-p", str(PG_PORT)]
         argv += ["-c", "listen_addresses=*", "-c", f"unix_socket_directories={self.sockdir}"]
         argv += ["-c", "fsync=off", "-c", "full_page_writes=off"]
-        with (self.root / "postgres.log").open("wb") as log:
+        log_path = self.root / "postgres.log"
+        with log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 self.ns.enter(self._as_postgres(argv)), stdout=log, stderr=subprocess.STDOUT
             )
-        wait_for("postgres", self._answers, 60, self.proc)
+        wait_for("postgres", self._answers, 60, self.proc, log_path)
 
     def _answers(self) -> bool:
         try:

@@ -44,7 +44,7 @@ def assert_landed(db: TestDB, stem: str, event: dict[str, Any]) -> None:
     assert stored == {r["messageId"] for r in event["Records"]}
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)  # the first one also pays for the session: image, engine, sam build
 @pytest.mark.parametrize("event_file", event_files(), ids=lambda p: p.stem)
 def test_sam_local_invoke_on_each_event_file(event_file: Path, tier: Tier, database: TestDB) -> None:
     event = json.loads(event_file.read_text("utf-8"))

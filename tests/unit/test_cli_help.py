@@ -9,7 +9,8 @@ import pytest
 from login_etl_cli.main import build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
-COMMANDS = ("demo", "drain", "send", "reveal", "migrate", "rejects", "status")
+COMMANDS = ("demo", "drain", "send", "reveal", "migrate", "rejects", "status", "sqs-local")
+Q = "http://127.0.0.1:9/123456789012/q"
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -55,15 +56,15 @@ def test_help_exits_0(argv: list[str], capsys: pytest.CaptureFixture[str]) -> No
 
 def test_drain_defaults_to_until_empty() -> None:
     parse = build_parser().parse_args
-    assert parse(["drain", "--queue-url", "q"]).forever is False
-    assert parse(["drain", "--queue-url", "q", "--until-empty"]).forever is False
-    assert parse(["drain", "--queue-url", "q", "--forever"]).forever is True
+    assert parse(["drain", "--queue-url", Q]).forever is False
+    assert parse(["drain", "--queue-url", Q, "--until-empty"]).forever is False
+    assert parse(["drain", "--queue-url", Q, "--forever"]).forever is True
 
 
 def test_drain_refuses_a_big_batch_without_a_window_as_lambda_does(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["drain", "--queue-url", "q", "--batch-size", "100"]) == 2
+    assert main(["drain", "--queue-url", Q, "--batch-size", "100"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: --batch-size above 10 needs --window of at least 1 second, as on Lambda"
     )
@@ -71,5 +72,5 @@ def test_drain_refuses_a_big_batch_without_a_window_as_lambda_does(
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["send", "--queue-url", "q", "--synthetic", "5", "--invalid-ratio", "2"])
+        main(["send", "--queue-url", Q, "--synthetic", "5", "--invalid-ratio", "2"])
     assert exit_info.value.code == 2

@@ -66,3 +66,18 @@ def test_a_server_without_tls_when_tls_was_asked_for_is_said_plainly() -> None:
     err = classify(pg8000.exceptions.InterfaceError("Server refuses SSL"))
     assert isinstance(err, TransientStoreError) and err.network
     assert str(err) == "the server does not offer TLS, which DB_SSLMODE or DATABASE_URL's sslmode asks for"
+
+
+def test_a_server_error_masked_by_pg8000s_failed_goodbye_is_still_classified_by_its_sqlstate() -> None:
+    """pg8000 closes with a Terminate message after a FATAL startup error; if the server already
+    closed the socket, that write fails and the InterfaceError hides the server's error."""
+    try:
+        try:
+            raise server_error("3D000", "database x does not exist")
+        except pg8000.exceptions.DatabaseError:
+            try:
+                raise BrokenPipeError(32, "Broken pipe")
+            except OSError as pipe:
+                raise pg8000.exceptions.InterfaceError("network error") from pipe
+    except pg8000.exceptions.InterfaceError as masked:
+        assert str(classify(masked)) == "the database does not exist (SQLSTATE 3D000)"

@@ -20,6 +20,9 @@ from login_etl.config import ConnParams, Settings, aws_region, parse_database_ur
 from login_etl.errors import ConfigError
 from login_etl_cli.main import main
 
+#: ``main`` exports Powertools settings for the handler; undo them after each test.
+pytestmark = pytest.mark.usefixtures("restore_environ")
+
 KEYS = "k1:" + "A" * 86
 URL = "postgresql://app@db.internal/logins"
 
