@@ -46,6 +46,8 @@ INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 STARTUP_SECONDS = 20.0
 # After the response, wait this long at most for the emulator's REPORT line (the log tail).
 LOG_TAIL_SECONDS = 2.0
+# Earlier output kept for get_logs() (LocalStack shows it when an environment fails).
+KEEP_LINES = 200
 
 
 def _free_port() -> int:
@@ -171,6 +173,7 @@ class LocalProcessExecutor(RuntimeExecutor):
     def invoke(self, payload: dict[str, Any]) -> InvocationResult:
         request_id = str(payload["invoke-id"])
         with self._cond:
+            del self._lines[:-KEEP_LINES]  # a warm environment lives long: keep only a tail
             mark = len(self._lines)
         timeout = float(self.function_version.config.timeout) + 10
         response = requests.post(
