@@ -376,11 +376,11 @@ def _cmd_drain(args: Any) -> int:
     from .runner import drain
 
     _check_window(args)
+    # Fail fast and clearly on bad configuration, the key ring included, before touching the queue
+    # (otherwise every batch fails and the messages walk towards the DLQ) or the environment.
+    Runtime(Settings.from_env()).keyring()
     level = "WARNING" if args.quiet else "DEBUG" if args.verbose else None
     logging_defaults(level=level, default_level="INFO", metrics=args.verbose)
-    # Fail fast and clearly on bad configuration, the key ring included, before touching the queue:
-    # otherwise every batch fails and the messages walk towards the DLQ.
-    Runtime(Settings.from_env()).keyring()
     sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
     stop = threading.Event()
     _install_stop(stop)
