@@ -3,10 +3,11 @@
 Three stages, each able to fail on its own:
 
 1. cfn-lint on the SAM template. cfn-lint transforms SAM itself, but it silently skips a
-   resource whose SAM properties do not translate, so a typo inside an SQS event passes.
+   resource whose SAM properties do not translate, so a typo inside a SAM event (``Events:``)
+   passes. The template declares its event source mapping as a plain resource, which stage 1
+   checks directly; a SAM event added later would only be checked by stage 2.
 2. The SAM -> CloudFormation transform with aws-sam-translator's Python API (what
    CloudFormation runs on deploy), with a managed-policy loader that needs no AWS account.
-   This is what catches ``BatchSizee`` or ``FunctionResponseType``.
 3. cfn-lint again on the transformed template, which checks the generated resources against
    the CloudFormation schemas (a typo that SAM passes through, such as ``ScalingConfig``'s keys).
 
@@ -35,6 +36,7 @@ from samtranslator.translator.transform import transform
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 FUNCTION_ID = "LoginEtlFunction"
+ESM_ID = "LoginQueueEventSourceMapping"  # the function's SQS trigger
 REGION = "us-east-1"
 # A syntactically valid stand-in for what `sam package` uploads; nothing is fetched.
 OFFLINE_CODE_URI = "s3://login-etl-offline-check/function.zip"
@@ -182,7 +184,11 @@ PLANTED_TYPOS = [
     ("BatchSize: !Ref BatchSize", "BatchSizee: !Ref BatchSize", "BatchSizee"),
     ("FunctionResponseTypes:", "FunctionResponseType:", "FunctionResponseType"),
     ("[ReportBatchItemFailures]", "[ReportBatchItemFailure]", "ReportBatchItemFailure"),
-    ("          Type: SQS\n", "          Type: SQSS\n", "SQSS"),
+    (
+        "Type: AWS::Lambda::EventSourceMapping",
+        "Type: AWS::Lambda::EventSourceMaping",
+        "EventSourceMaping",
+    ),
     (
         "MaximumConcurrency: !Ref MaximumConcurrency",
         "MaxConcurrency: !Ref MaximumConcurrency",
@@ -200,11 +206,33 @@ def test_checker_reports_a_planted_typo(sam_text: str, old: str, new: str, repor
     assert any(reported in p for p in problems), problems
 
 
-def test_cfn_lint_alone_misses_a_typo_inside_the_sqs_event(sam_text: str) -> None:
+# A SAM SQS event with a typo, as it would be if someone moved the mapping back into `Events:`.
+PLANTED_SAM_EVENT = """\
+      Events:
+        Extra:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt LoginQueue.Arn
+            BatchSizee: 10
+"""
+
+
+def test_cfn_lint_alone_misses_a_typo_inside_a_sam_event(sam_text: str) -> None:
     """Why stage 2 exists: this typo only fails in the SAM translator (and on deploy)."""
-    planted = sam_text.replace("BatchSize: !Ref BatchSize", "BatchSizee: !Ref BatchSize")
+    anchor = "          POWERTOOLS_LOG_LEVEL: !Ref LogLevel\n"
+    assert sam_text.count(anchor) == 1
+    planted = sam_text.replace(anchor, anchor + PLANTED_SAM_EVENT)
     assert lint_errors(planted) == []
     assert any("BatchSizee" in p and "sam-translator" in p for p in check_template(planted))
+
+
+def test_the_function_has_no_sam_events_so_the_mapping_is_the_declared_one(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    """The dashboard and the LocalStack tier name the mapping by its logical id; a SAM event
+    would add a second, generated mapping that LocalStack's validator cannot resolve."""
+    assert "Events" not in sam["Resources"][FUNCTION_ID]["Properties"]
+    assert list(resources_of(cfn, "AWS::Lambda::EventSourceMapping")) == [ESM_ID]
 
 
 # --- invariants on the transformed template -----------------------------------------------------
