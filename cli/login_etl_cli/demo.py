@@ -75,15 +75,18 @@ def exercise_data_path() -> Path:
 
 @dataclass(frozen=True)
 class DemoOptions:
-    file: Path | None = None
-    synthetic: int | None = None
-    seed: int = 0
-    invalid_ratio: float = 0.01
-    duplicate_ratio: float = 0.05
-    batch_size: int = 10
-    window_s: float = 0.0
-    rows: int = 5
-    verbose: bool = False
+    """The command's options, by their parser names; their defaults live in the parser alone
+    (``commands/demo.py``)."""
+
+    file: Path | None
+    synthetic: int | None
+    seed: int
+    invalid_ratio: float
+    duplicate_ratio: float
+    batch_size: int
+    window_s: float
+    rows: int
+    verbose: bool
     #: Short so that a failing record retries, then reaches the DLQ, within seconds.
     visibility_timeout_s: int = 2
     max_receive_count: int = 3

@@ -29,9 +29,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from .context import LocalContext
+from .errors import CliError
 from .lambda_event import make_event, record_from_message
 
-__all__ = ["MAX_RECEIVE", "POLL_WAIT_S", "DrainStats", "drain", "failed_ids", "queue_arn"]
+__all__ = ["MAX_RECEIVE", "POLL_WAIT_S", "DrainStats", "check_batching", "drain", "failed_ids", "queue_arn"]
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,20 @@ def _delete(sqs: Any, queue_url: str, messages: Sequence[Mapping[str, Any]]) -> 
     return deleted
 
 
+def check_batching(batch_size: int, window_s: float) -> None:
+    """The one home of drain's rules on batching, for ``login-etl drain``, the demo and ``drain``.
+
+    The event source mapping refuses a batch size above 10 without a batching window of at least
+    one second; without a window one receive (at most 10 messages) makes a batch anyway.
+    """
+    if batch_size < 1:
+        raise CliError("--batch-size must be at least 1")
+    if window_s < 0:
+        raise CliError("--window must not be negative")
+    if batch_size > 10 and window_s < 1:
+        raise CliError("--batch-size above 10 needs --window of at least 1 second, as on Lambda")
+
+
 def drain(
     sqs: Any,
     queue_url: str,
@@ -185,10 +200,7 @@ def drain(
     Handler exceptions are caught (that batch fails, as on Lambda); a ``KeyboardInterrupt`` or an
     SQS error propagates, and nothing whose handler call did not return is ever deleted.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    if window_s < 0:
-        raise ValueError("window_s must be >= 0")
+    check_batching(batch_size, window_s)
     stop = stop or threading.Event()
     call = handler or _default_handler()
     arn = queue_arn(sqs, queue_url)

@@ -33,7 +33,7 @@ _REGION: Final = "us-east-1"
 
 @dataclass(frozen=True)
 class SqsLocalOptions:
-    port: int = 0
+    port: int  # the parser's default (0: a free port) is the only one
     queue_name: str = "login-etl"
     visibility_timeout_s: int = 30
     max_receive_count: int = 5
