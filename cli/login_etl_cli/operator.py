@@ -16,7 +16,7 @@ from login_etl.errors import RevealError, StoreError
 from login_etl.pii import KeyRing
 from login_etl.rejected import open_body
 from login_etl.runtime import Runtime
-from login_etl.store import text_array
+from login_etl.store import Transaction, text_array
 
 from .audit import Auditor
 from .environment import db_settings, pii_settings
@@ -143,7 +143,8 @@ def migrate(runtime: Runtime, *, runtime_role: str | None = None) -> MigrateRepo
         runtime.store.migrate()
         after = _schema_state(runtime)
         if runtime_role is not None:
-            runtime.store.query(runtime_grants_sql(runtime_role))
+            with runtime.store.transaction() as tx:
+                tx.run(runtime_grants_sql(runtime_role))
     finally:
         runtime.store.close()
     if before is None:  # not seen: say nothing rather than something untrue
@@ -158,7 +159,8 @@ def migrate(runtime: Runtime, *, runtime_role: str | None = None) -> MigrateRepo
 def create_roles(runtime: Runtime, migration_role: str, runtime_role: str) -> None:
     """Create both roles and their schema rights, as the connected (administrator) user."""
     try:
-        runtime.store.query(create_roles_sql(migration_role, runtime_role))
+        with runtime.store.transaction() as tx:
+            tx.run(create_roles_sql(migration_role, runtime_role))
     finally:
         runtime.store.close()
 
@@ -211,11 +213,11 @@ class ReplayResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _pick_chunk(runtime: Runtime, reason: str | None, skip: Iterable[str], size: int) -> list[list[Any]]:
+def _pick_chunk(tx: Transaction, reason: str | None, skip: Iterable[str], size: int) -> list[list[Any]]:
     where = "AND reason = :reason" if reason else ""
     params: dict[str, Any] = {"reason": reason} if reason else {}
     # SKIP LOCKED: two operators replaying at once never send the same record twice.
-    rows: list[list[Any]] = runtime.store.query(
+    rows: list[list[Any]] = tx.run(
         "SELECT message_id, body_encrypted FROM user_logins_rejected "
         f"WHERE NOT (message_id = ANY(CAST(:skip AS varchar[]))) {where} "
         "ORDER BY rejected_at, message_id LIMIT :size FOR UPDATE SKIP LOCKED",
@@ -251,47 +253,17 @@ def replay_rejects(
     Each replayed message carries the ``login_etl_replay_of`` attribute naming the original id.
     Each chunk's audit record (count and key ids, never a body) is written before it is decrypted.
     """
-    ring = runtime.keyring()
+    replay = _Replay(runtime.keyring(), sqs, queue_url, reason, auditor)
     store = runtime.store
-    result = ResultAccumulator()
-    skip: list[str] = []
-    while limit is None or result.replayed + result.failed < limit:
-        size = _REPLAY_CHUNK if limit is None else min(_REPLAY_CHUNK, limit - result.replayed - result.failed)
-        store.query("BEGIN")
-        try:
-            rows = _pick_chunk(runtime, reason, skip, size)
-            if not rows:
-                store.query("COMMIT")
-                break
-            auditor.record("replay", [encrypted for _, encrypted in rows], reason=reason)
-            ids: list[str] = []
-            bodies: list[str] = []
-            for message_id, encrypted in rows:
-                try:
-                    body = open_body(ring, encrypted, message_id)
-                    body.encode("utf-8")  # lone surrogates cannot travel through SQS
-                except (RevealError, UnicodeEncodeError):
-                    result.fail(message_id, "the stored body does not decrypt under the key ring")
-                    skip.append(message_id)
-                    continue
-                ids.append(message_id)
-                bodies.append(body)
-            sent = send_bodies(sqs, queue_url, bodies, attributes=_replay_attributes(ids))
-            for failure in sent.failures:
-                result.fail(ids[failure.index], f"SQS refused it: {failure.code}")
-                skip.append(ids[failure.index])
-            done = [ids[i] for i in sorted(sent.message_ids)]
-            if done:
-                store.query(
-                    "DELETE FROM user_logins_rejected WHERE message_id = ANY(CAST(:ids AS varchar[]))",
-                    ids=text_array(done),
-                )
-            store.query("COMMIT")
-            result.replayed += len(done)
-        except BaseException:
-            store.close()  # drops the transaction: nothing of this chunk is deleted
-            raise
-    store.close()
+    result = replay.result
+    try:
+        while limit is None or result.replayed + result.failed < limit:
+            left = None if limit is None else limit - result.replayed - result.failed
+            with store.transaction() as tx:  # a failure rolls back: nothing of the chunk is deleted
+                if not replay.chunk(tx, _REPLAY_CHUNK if left is None else min(_REPLAY_CHUNK, left)):
+                    break
+    finally:
+        store.close()
     return result.done()
 
 
@@ -304,3 +276,48 @@ class ResultAccumulator(ReplayResult):
 
     def done(self) -> ReplayResult:
         return ReplayResult(self.replayed, self.failed, list(self.errors))
+
+
+@dataclass
+class _Replay:
+    """One ``replay_rejects`` run: what every chunk needs, and what the chunks did so far."""
+
+    ring: KeyRing
+    sqs: Any
+    queue_url: str
+    reason: str | None
+    auditor: Auditor
+    result: ResultAccumulator = field(default_factory=ResultAccumulator)
+    #: Rows kept back (they did not decrypt, or SQS refused them): not retried in this run.
+    skip: list[str] = field(default_factory=list)
+
+    def chunk(self, tx: Transaction, size: int) -> bool:
+        """Lock, send and delete one chunk inside ``tx``; False when no row was left to replay."""
+        rows = _pick_chunk(tx, self.reason, self.skip, size)
+        if not rows:
+            return False
+        self.auditor.record("replay", [encrypted for _, encrypted in rows], reason=self.reason)
+        ids: list[str] = []
+        bodies: list[str] = []
+        for message_id, encrypted in rows:
+            try:
+                body = open_body(self.ring, encrypted, message_id)
+                body.encode("utf-8")  # lone surrogates cannot travel through SQS
+            except (RevealError, UnicodeEncodeError):
+                self.result.fail(message_id, "the stored body does not decrypt under the key ring")
+                self.skip.append(message_id)
+                continue
+            ids.append(message_id)
+            bodies.append(body)
+        sent = send_bodies(self.sqs, self.queue_url, bodies, attributes=_replay_attributes(ids))
+        for failure in sent.failures:
+            self.result.fail(ids[failure.index], f"SQS refused it: {failure.code}")
+            self.skip.append(ids[failure.index])
+        done = [ids[i] for i in sorted(sent.message_ids)]
+        if done:
+            tx.run(
+                "DELETE FROM user_logins_rejected WHERE message_id = ANY(CAST(:ids AS varchar[]))",
+                ids=text_array(done),
+            )
+        self.result.replayed += len(done)
+        return True
