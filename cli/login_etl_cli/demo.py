@@ -22,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from login_etl.config import Settings
-from login_etl.runtime import Runtime
+from login_etl.sources import DbSource
+from login_etl.store import Store
 
 from .aws import queue_depth
 from .embedded import embedded_postgres, moto_sqs, use_fake_aws_credentials
@@ -194,17 +194,17 @@ def _in_chunks(ids: Sequence[str]) -> list[list[str]]:
     return [list(ids[i : i + _QUERY_CHUNK]) for i in range(0, len(ids), _QUERY_CHUNK)]
 
 
-def _landed(runtime: Runtime, ids: Sequence[str]) -> tuple[int, Counter[str]]:
+def _landed(store: Store, ids: Sequence[str]) -> tuple[int, Counter[str]]:
     """What this run's messages became, by message id (exact even in a shared database)."""
     inserted = 0
     rejected: Counter[str] = Counter()
     for chunk in _in_chunks(ids):
         inserted += int(
-            runtime.store.query(
+            store.query(
                 "SELECT count(*) FROM user_logins WHERE message_id = ANY(CAST(:ids AS varchar[]))", ids=chunk
             )[0][0]
         )
-        for reason, count in runtime.store.query(
+        for reason, count in store.query(
             "SELECT reason, count(*) FROM user_logins_rejected "
             "WHERE message_id = ANY(CAST(:ids AS varchar[])) GROUP BY reason",
             ids=chunk,
@@ -213,10 +213,10 @@ def _landed(runtime: Runtime, ids: Sequence[str]) -> tuple[int, Counter[str]]:
     return inserted, rejected
 
 
-def _sample_rows(runtime: Runtime, ids: Sequence[str], limit: int) -> list[list[Any]]:
+def _sample_rows(store: Store, ids: Sequence[str], limit: int) -> list[list[Any]]:
     if limit <= 0 or not ids:
         return []
-    rows: list[list[Any]] = runtime.store.query(
+    rows: list[list[Any]] = store.query(
         "SELECT user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date "
         "FROM user_logins WHERE message_id = ANY(CAST(:ids AS varchar[])) "
         "ORDER BY masked_ip LIMIT :limit",
@@ -284,9 +284,9 @@ def run_demo(opts: DemoOptions, out: TextIO, err: TextIO) -> DemoResult:
         key_spec = ephemeral_key_spec()
         err.write(f"generated an ephemeral PII key for this run only: PII_KEYS='{key_spec}'\n")
         stack.enter_context(demo_environment(db_url, key_spec))
-        runtime = Runtime(Settings.from_env())
-        stack.callback(runtime.store.close)
-        runtime.store.migrate()
+        store = DbSource.from_env().store()
+        stack.callback(store.close)
+        store.migrate()
 
         use_fake_aws_credentials()
         err.write("starting an in-process SQS API (moto) on 127.0.0.1...\n")
@@ -308,7 +308,7 @@ def run_demo(opts: DemoOptions, out: TextIO, err: TextIO) -> DemoResult:
         with contextlib.nullcontext() if opts.verbose else drop_stray_emf():
             stats, busy_s = _drain_all(sqs, url, opts, sent.sent)
         ids = [sent.message_ids[i] for i in sorted(sent.message_ids)]
-        inserted, rejected = _landed(runtime, ids)
+        inserted, rejected = _landed(store, ids)
         dlq_visible, dlq_in_flight = queue_depth(sqs, dlq_url)
         visible, in_flight = queue_depth(sqs, url)
         result = DemoResult(
@@ -321,16 +321,14 @@ def run_demo(opts: DemoOptions, out: TextIO, err: TextIO) -> DemoResult:
             queued=visible + in_flight,
             send_failures=len(sent.failures),
         )
-        _print_summary(out, result, _sample_rows(runtime, ids, opts.rows), key_spec, label)
-        _print_status(out, runtime, queue_reader(sqs, boto3.client("cloudwatch", endpoint_url=endpoint), url))
+        _print_summary(out, result, _sample_rows(store, ids, opts.rows), key_spec, label)
+        _print_status(out, store, queue_reader(sqs, boto3.client("cloudwatch", endpoint_url=endpoint), url))
     return result
 
 
-def _print_status(out: TextIO, runtime: Runtime, reader: Callable[[datetime], QueueState]) -> None:
+def _print_status(out: TextIO, store: Store, reader: Callable[[datetime], QueueState]) -> None:
     """End where an operator would start: `login-etl status` on the demo's database and queue."""
     out.write("\nWhat `login-etl status --queue-url <the demo queue>` shows now:\n\n")
     encoding = (getattr(out, "encoding", None) or "ascii").lower()
-    out.write(
-        render(collect(runtime.store.query, days=None, queue_reader=reader), ascii_only="utf" not in encoding)
-    )
+    out.write(render(collect(store.query, days=None, queue_reader=reader), ascii_only="utf" not in encoding))
     out.flush()

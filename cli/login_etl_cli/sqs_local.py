@@ -106,9 +106,9 @@ def run_sqs_local(opts: SqsLocalOptions, out: TextIO, err: TextIO) -> None:
 def _migrate(db_url: str) -> None:
     """Create the schema in ``db_url`` with the function's own migration (the rest of the user's
     database settings, TLS and timeouts, still apply)."""
-    from login_etl.config import DbSettings, PiiSettings, Settings
-    from login_etl.runtime import Runtime
+    from login_etl.config import DbSettings
+    from login_etl.sources import DbSource
 
     env = {name: value for name, value in os.environ.items() if name != c.ENV_DB_SECRET_ARN}
     env[c.ENV_DATABASE_URL] = db_url
-    migrate(Runtime(Settings(db=DbSettings.from_env(env), pii=PiiSettings(), auto_migrate=False)))
+    migrate(DbSource(DbSettings.from_env(env)))

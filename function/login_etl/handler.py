@@ -68,7 +68,7 @@ def run(event: Any, runtime: Runtime) -> BatchResponse:
     except MalformedEventError as err:
         logger.error("malformed event", extra={"error": str(err)})
         raise
-    outcome = process_batch(records, runtime.keyring(), runtime.store)
+    outcome = process_batch(records, runtime.keys.keyring(), runtime.store)
     _publish(outcome)
     if records and outcome.failed == len(records):
         raise TransientStoreError(f"all {len(records)} records failed: {outcome.error}")

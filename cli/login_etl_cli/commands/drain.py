@@ -78,7 +78,7 @@ def _install_stop(stop: threading.Event) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from login_etl.config import Settings
-    from login_etl.runtime import Runtime
+    from login_etl.sources import KeySource
 
     from ..aws import sqs_client
     from ..environment import drop_stray_emf, logging_defaults
@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     check_batching(args.batch_size, args.window)
     # Fail fast and clearly on bad configuration, the key ring included, before touching the queue
     # (otherwise every batch fails and the messages walk towards the DLQ) or the environment.
-    Runtime(Settings.from_env()).keyring()
+    settings = Settings.from_env()
+    KeySource(settings.pii, secrets_max_age_s=settings.secrets_max_age_s).keyring()
     level = "WARNING" if args.quiet else "DEBUG" if args.verbose else None
     logging_defaults(level=level, default_level="INFO", metrics=args.verbose)
     sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)

@@ -51,7 +51,9 @@ def register(subs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..operator import create_roles, db_runtime, migrate
+    from login_etl.sources import DbSource
+
+    from ..operator import create_roles, migrate
     from ..roles import create_roles_sql, runtime_grants_sql
 
     runtime_role = args.runtime_role or DEFAULT_RUNTIME_ROLE
@@ -65,14 +67,14 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(runtime_grants_sql(runtime_role))
         return EXIT_OK
     if args.create_roles:
-        create_roles(db_runtime(with_keys=False), args.migration_role, runtime_role)
+        create_roles(DbSource.from_env().store(), args.migration_role, runtime_role)
         sys.stderr.write(
             f"migrate: roles {args.migration_role} and {runtime_role} exist; set their passwords (or "
             f"GRANT rds_iam), then run `login-etl migrate --runtime-role {runtime_role}` as "
             f"{args.migration_role}\n"
         )
         return EXIT_OK
-    report = migrate(db_runtime(with_keys=False), runtime_role=args.runtime_role)
+    report = migrate(DbSource.from_env(), runtime_role=args.runtime_role)
     granted = f"; {args.runtime_role} has the runtime grants" if args.runtime_role else ""
     sys.stderr.write(f"migrate: {report.describe()}{granted}\n")
     return EXIT_OK

@@ -66,13 +66,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ..operator import db_runtime, list_rejects
+    from login_etl.sources import DbSource
 
-    runtime = db_runtime(with_keys=False)
+    from ..operator import list_rejects
+
+    store = DbSource.from_env().store()
     try:
-        rows = list_rejects(runtime, limit=args.limit or 50, reason=args.reason)
+        rows = list_rejects(store, limit=args.limit or 50, reason=args.reason)
     finally:
-        runtime.store.close()
+        store.close()
     sys.stdout.write("rejected_at\tsent_at\treason\tdetail\tmessage_id\n")
     for r in rows:
         sent = r.sent_at.isoformat() if r.sent_at else "-"
@@ -82,17 +84,19 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(message_id: str) -> int:
     from login_etl.errors import RevealError
+    from login_etl.sources import DbSource, KeySource
 
     from ..audit import Auditor
-    from ..operator import db_runtime, show_reject
+    from ..operator import show_reject
 
-    runtime = db_runtime(with_keys=True)
+    source, keys = DbSource.from_env(), KeySource.from_env()
+    store = source.store()
     try:
-        body = show_reject(runtime, message_id, Auditor(sys.stderr))
+        body = show_reject(store, keys, message_id, Auditor(sys.stderr))
     except RevealError:
         raise CliError("the stored body does not open under the key ring", exit_code=EXIT_FAILED) from None
     finally:
-        runtime.store.close()
+        store.close()
     if body is None:
         raise CliError(f"no rejected record has message id {message_id!r}", exit_code=EXIT_FAILED)
     # A JSON string: a body is attacker-controlled, and escaping keeps control characters off the terminal.
@@ -101,13 +105,17 @@ def _show(message_id: str) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from login_etl.sources import DbSource, KeySource
+
     from ..audit import Auditor
     from ..aws import sqs_client
-    from ..operator import db_runtime, replay_rejects
+    from ..operator import replay_rejects
 
+    source, keys = DbSource.from_env(), KeySource.from_env()
     sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
     result = replay_rejects(
-        db_runtime(with_keys=True),
+        source.store(),
+        keys,
         sqs,
         args.queue_url,
         limit=args.limit,

@@ -51,11 +51,13 @@ def _values(args: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from login_etl.sources import KeySource
+
     from ..audit import Auditor
-    from ..operator import keyring_from_env, reveal_values
+    from ..operator import reveal_values
 
     values = _values(args.values)
-    ring = keyring_from_env()
+    ring = KeySource.from_env().keyring()
     # The audit record goes out (and is flushed) before the first plaintext does.
     Auditor(sys.stderr).record("reveal", values)
     failed = reveal_values(values, ring, sys.stdout, sys.stderr, as_json=args.json)

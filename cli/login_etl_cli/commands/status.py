@@ -43,7 +43,8 @@ def register(subs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..operator import db_runtime
+    from login_etl.sources import DbSource
+
     from ..status import collect, queue_reader, render, to_json
 
     if args.endpoint_url and not args.queue_url:
@@ -59,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
             "cloudwatch", endpoint_url=args.endpoint_url, region_name=sqs.meta.region_name
         )
         reader = queue_reader(sqs, cloudwatch, args.queue_url)
-    runtime = db_runtime(with_keys=False)
+    store = DbSource.from_env().store()
     try:
-        status = collect(runtime.store.query, days=args.days, queue_reader=reader)
+        status = collect(store.query, days=args.days, queue_reader=reader)
     finally:
-        runtime.store.close()
+        store.close()
     if args.json:
         sys.stdout.write(json.dumps(to_json(status), indent=2) + "\n")
     else:
