@@ -287,3 +287,24 @@ def test_what_localstack_community_cannot_create_is_for_target_aws_only(cfn: dic
     for rid in ("PiiKeysKmsKey", "PiiKeysSecretPolicy", "OperatorKeysSecretPolicy"):
         condition = cfn["Conditions"][cfn["Resources"][rid]["Condition"]]
         assert {"Condition": "IsAws"} in condition["Fn::And"], rid
+
+
+def test_the_operator_policy_grants_exactly_what_the_operator_commands_need(cfn: dict[str, Any]) -> None:
+    policy = cfn["Resources"]["OperatorPolicy"]
+    assert policy["Condition"] == "HasOperatorRole"
+    statements = {
+        s["Sid"]: s for item in policy["Properties"]["PolicyDocument"]["Statement"] for s in branches(item)
+    }
+    assert statements["ReadAndRotateTheOperatorKeySecret"]["Resource"] == {"Ref": "OperatorKeysSecretArn"}
+    # The function's key secret: written at rotation, never read (the operator secret has every key).
+    assert statements["RotateTheFunctionKeySecret"]["Action"] == "secretsmanager:PutSecretValue"
+    assert statements["RedriveTheDeadLetterQueue"]["Resource"] == {
+        "Fn::GetAtt": ["LoginDeadLetterQueue", "Arn"]
+    }
+    assert "sqs:StartMessageMoveTask" in statements["RedriveTheDeadLetterQueue"]["Action"]
+    replay = statements["ReplayToTheLoginQueue"]
+    assert replay["Resource"] == {"Fn::GetAtt": ["LoginQueue", "Arn"]}
+    assert not CONSUME & set(as_list(replay["Action"]))  # sending only: the login queue is the function's
+    assert statements["WriteAuditRecords"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statements["WriteAuditRecords"]["Resource"] == {"Fn::GetAtt": ["AuditLogGroup", "Arn"]}
+    assert cfn["Outputs"]["OperatorPolicyArn"]["Value"] == {"Ref": "OperatorPolicy"}
