@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from .errors import CliError
 
-__all__ = ["queue_depth", "region_from_queue_url", "sqs_client"]
+__all__ = ["create_queue_with_dlq", "queue_depth", "region_from_queue_url", "sqs_client"]
 
 # sqs.<region>.amazonaws.com, <region>.queue.amazonaws.com, sqs.<region>.localhost.localstack.cloud
 _REGION_IN_HOST: Final = re.compile(
@@ -48,3 +49,22 @@ def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def create_queue_with_dlq(
+    sqs: Any, name: str, *, visibility_timeout_s: int, max_receive_count: int, fifo: bool = False
+) -> tuple[str, str]:
+    """``(queue_url, dlq_url)``: queue ``name`` whose redrive policy moves a message to its own DLQ
+    (``name-dlq``) after ``max_receive_count`` receives, the template's shape, for local runs."""
+    from .runner import queue_arn
+
+    suffix = ".fifo" if fifo else ""
+    fifo_attrs = {"FifoQueue": "true"} if fifo else {}
+    dlq_url = str(sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=fifo_attrs)["QueueUrl"])
+    redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": str(max_receive_count)}
+    attributes = {
+        **fifo_attrs,
+        "VisibilityTimeout": str(visibility_timeout_s),
+        "RedrivePolicy": json.dumps(redrive),
+    }
+    return str(sqs.create_queue(QueueName=name + suffix, Attributes=attributes)["QueueUrl"]), dlq_url

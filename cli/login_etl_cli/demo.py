@@ -9,11 +9,9 @@ from the database and the queues. Everything it started is stopped on the way ou
 from __future__ import annotations
 
 import contextlib
-import json
 import shlex
 import shutil
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,7 +23,7 @@ from typing import Any, Final, TextIO
 from login_etl.sources import DbSource
 from login_etl.store import Store
 
-from .aws import queue_depth
+from .aws import create_queue_with_dlq, queue_depth
 from .embedded import embedded_postgres, moto_sqs, use_fake_aws_credentials
 from .environment import (
     demo_environment,
@@ -36,7 +34,7 @@ from .environment import (
 )
 from .errors import CliError, printable
 from .progress import Progress
-from .runner import DrainStats, drain, queue_arn
+from .runner import DrainStats, drain_until_settled
 from .sender import read_ndjson, send_bodies
 from .status import QueueState, collect, queue_reader, render
 from .synth import generate
@@ -127,37 +125,12 @@ def _bodies(opts: DemoOptions) -> tuple[list[str], str]:
     return bodies, f"{printable(path.name)} ({len(bodies):,} bodies)"
 
 
-def _create_queues(sqs: Any, opts: DemoOptions) -> tuple[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    dlq_url = sqs.create_queue(QueueName=f"login-etl-demo-dlq-{suffix}")["QueueUrl"]
-    dlq_arn = queue_arn(sqs, dlq_url)
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(opts.max_receive_count)}
-    url = sqs.create_queue(
-        QueueName=f"login-etl-demo-{suffix}",
-        Attributes={
-            "VisibilityTimeout": str(opts.visibility_timeout_s),
-            "RedrivePolicy": json.dumps(redrive),
-        },
-    )["QueueUrl"]
-    return str(url), str(dlq_url)
-
-
-def _add(total: DrainStats, part: DrainStats) -> None:
-    total.batches += part.batches
-    total.received += part.received
-    total.succeeded += part.succeeded
-    total.failed += part.failed
-    total.deleted += part.deleted
-    total.elapsed_s += part.elapsed_s
-
-
 def _drain_all(sqs: Any, url: str, opts: DemoOptions, sent: int) -> tuple[DrainStats, float]:
     """Drain until nothing is visible or in flight: failures get their retries, then the DLQ.
 
     Returns the stats and the busy time: up to each drain's last batch, without the final
     empty long poll that tells it the queue is empty.
     """
-    total = DrainStats()
     progress = Progress("draining", sent)
     base = 0
     busy = 0.0
@@ -168,24 +141,21 @@ def _drain_all(sqs: Any, url: str, opts: DemoOptions, sent: int) -> tuple[DrainS
         last = stats
         progress.update(base + stats.succeeded)
 
-    deadline = time.monotonic() + opts.visibility_timeout_s * (opts.max_receive_count + 1) + 30
-    while True:
-        part = drain(
-            sqs,
-            url,
-            batch_size=opts.batch_size,
-            window_s=opts.window_s,
-            until_empty=True,
-            on_batch=on_batch,
-        )
+    def on_drain(part: DrainStats) -> None:
+        nonlocal base, busy, last
         busy += last.elapsed_s
         last = DrainStats()
-        _add(total, part)
-        base = total.succeeded
-        visible, in_flight = queue_depth(sqs, url)
-        if visible + in_flight == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)  # failures are in flight until their visibility timeout
+        base += part.succeeded
+
+    total, _ = drain_until_settled(
+        sqs,
+        url,
+        timeout_s=opts.visibility_timeout_s * (opts.max_receive_count + 1) + 30,
+        batch_size=opts.batch_size,
+        window_s=opts.window_s,
+        on_batch=on_batch,
+        on_drain=on_drain,
+    )
     progress.finish()
     return total, busy
 
@@ -294,7 +264,12 @@ def run_demo(opts: DemoOptions, out: TextIO, err: TextIO) -> DemoResult:
         import boto3
 
         sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=_REGION)
-        url, dlq_url = _create_queues(sqs, opts)
+        url, dlq_url = create_queue_with_dlq(
+            sqs,
+            f"login-etl-demo-{uuid.uuid4().hex[:8]}",
+            visibility_timeout_s=opts.visibility_timeout_s,
+            max_receive_count=opts.max_receive_count,
+        )
 
         from login_etl import handler  # after logging_defaults: Powertools reads env at import
 

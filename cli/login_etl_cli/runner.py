@@ -25,14 +25,23 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
 from .context import LocalContext
 from .errors import CliError
 from .lambda_event import make_event, record_from_message
 
-__all__ = ["MAX_RECEIVE", "POLL_WAIT_S", "DrainStats", "check_batching", "drain", "failed_ids", "queue_arn"]
+__all__ = [
+    "MAX_RECEIVE",
+    "POLL_WAIT_S",
+    "DrainStats",
+    "check_batching",
+    "drain",
+    "drain_until_settled",
+    "failed_ids",
+    "queue_arn",
+]
 
 log = logging.getLogger(__name__)
 
@@ -234,3 +243,47 @@ def drain(
             break
     stats.elapsed_s = time.monotonic() - started
     return stats
+
+
+def drain_until_settled(
+    sqs: Any,
+    queue_url: str,
+    *,
+    timeout_s: float,
+    batch_size: int = 10,
+    window_s: float = 0.0,
+    handler: Handler | None = None,
+    on_batch: Callable[[DrainStats], None] | None = None,
+    on_drain: Callable[[DrainStats], None] | None = None,
+    pause_s: float = 0.2,
+) -> tuple[DrainStats, bool]:
+    """Drain until the queue holds nothing visible or in flight; return the summed stats and
+    whether it settled within ``timeout_s``.
+
+    One ``drain`` that finds the queue empty is not the end: a failed message is in flight until
+    its visibility timeout, then comes back for its retries, then moves to the DLQ. ``on_drain``
+    gets each drain's own stats; ``on_batch`` is passed to every drain.
+    """
+    from .aws import queue_depth
+
+    total = DrainStats()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        part = drain(
+            sqs,
+            queue_url,
+            batch_size=batch_size,
+            window_s=window_s,
+            until_empty=True,
+            handler=handler,
+            on_batch=on_batch,
+        )
+        for counter in fields(DrainStats):
+            setattr(total, counter.name, getattr(total, counter.name) + getattr(part, counter.name))
+        if on_drain is not None:
+            on_drain(part)
+        if sum(queue_depth(sqs, queue_url)) == 0:
+            return total, True
+        if time.monotonic() > deadline:
+            return total, False
+        time.sleep(pause_s)
