@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from .errors import CliError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 __all__ = ["create_queue_with_dlq", "queue_depth", "region_from_queue_url", "sqs_client"]
 
@@ -23,7 +27,7 @@ def region_from_queue_url(queue_url: str) -> str | None:
     return (match.group("a") or match.group("b")) if match else None
 
 
-def sqs_client(*, endpoint_url: str | None, region: str | None, queue_url: str | None = None) -> Any:
+def sqs_client(*, endpoint_url: str | None, region: str | None, queue_url: str | None = None) -> SQSClient:
     """An SQS client. The region is ``region``, else the queue URL's, else ``AWS_REGION``, else
     ``AWS_DEFAULT_REGION`` (botocore reads only this one), else the profile's;
     ``AWS_ENDPOINT_URL`` is honoured by boto3 when ``endpoint_url`` is None."""
@@ -42,7 +46,7 @@ def sqs_client(*, endpoint_url: str | None, region: str | None, queue_url: str |
         ) from None
 
 
-def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:
+def queue_depth(sqs: SQSClient, queue_url: str) -> tuple[int, int]:
     """``(visible, in flight)``: ApproximateNumberOfMessages and ...NotVisible."""
     attrs = sqs.get_queue_attributes(
         QueueUrl=queue_url,
@@ -52,17 +56,17 @@ def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:
 
 
 def create_queue_with_dlq(
-    sqs: Any, name: str, *, visibility_timeout_s: int, max_receive_count: int, fifo: bool = False
+    sqs: SQSClient, name: str, *, visibility_timeout_s: int, max_receive_count: int, fifo: bool = False
 ) -> tuple[str, str]:
     """``(queue_url, dlq_url)``: queue ``name`` whose redrive policy moves a message to its own DLQ
     (``name-dlq``) after ``max_receive_count`` receives, the template's shape, for local runs."""
     from .runner import queue_arn
 
     suffix = ".fifo" if fifo else ""
-    fifo_attrs = {"FifoQueue": "true"} if fifo else {}
+    fifo_attrs: dict[QueueAttributeNameType, str] = {"FifoQueue": "true"} if fifo else {}
     dlq_url = str(sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=fifo_attrs)["QueueUrl"])
     redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": str(max_receive_count)}
-    attributes = {
+    attributes: dict[QueueAttributeNameType, str] = {
         **fifo_attrs,
         "VisibilityTimeout": str(visibility_timeout_s),
         "RedrivePolicy": json.dumps(redrive),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from login_etl.sources import DbSource
 from login_etl.store import Store
@@ -39,6 +39,9 @@ from .sender import read_ndjson, send_bodies
 from .status import QueueState, collect, queue_reader, render
 from .synth import generate
 from .tables import table as _table
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 __all__ = ["DemoOptions", "DemoResult", "exercise_data_path", "run_demo", "self_command"]
 
@@ -125,7 +128,7 @@ def _bodies(opts: DemoOptions) -> tuple[list[str], str]:
     return bodies, f"{printable(path.name)} ({len(bodies):,} bodies)"
 
 
-def _drain_all(sqs: Any, url: str, opts: DemoOptions, sent: int) -> tuple[DrainStats, float]:
+def _drain_all(sqs: SQSClient, url: str, opts: DemoOptions, sent: int) -> tuple[DrainStats, float]:
     """Drain until nothing is visible or in flight: failures get their retries, then the DLQ.
 
     Returns the stats and the busy time: up to each drain's last batch, without the final

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from login_etl.errors import RevealError, StoreError
 from login_etl.pii import KeyRing
@@ -21,6 +21,9 @@ from .audit import Auditor
 from .errors import json_string
 from .roles import create_roles_sql, runtime_grants_sql
 from .sender import Attributes, send_bodies
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 __all__ = [
     "REPLAY_ATTRIBUTE",
@@ -221,7 +224,7 @@ def _replay_attributes(ids: Sequence[str]) -> Callable[[int], Attributes]:
 def replay_rejects(
     store: Store,
     keys: KeySource,
-    sqs: Any,
+    sqs: SQSClient,
     queue_url: str,
     *,
     limit: int | None,
@@ -266,7 +269,7 @@ class _Replay:
     """One ``replay_rejects`` run: what every chunk needs, and what the chunks did so far."""
 
     ring: KeyRing
-    sqs: Any
+    sqs: SQSClient
     queue_url: str
     reason: str | None
     auditor: Auditor

@@ -26,11 +26,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .context import LocalContext
 from .errors import CliError
 from .lambda_event import make_event, record_from_message
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 __all__ = [
     "MAX_RECEIVE",
@@ -71,7 +75,7 @@ class DrainStats:
     elapsed_s: float = 0.0
 
 
-def queue_arn(sqs: Any, queue_url: str) -> str:
+def queue_arn(sqs: SQSClient, queue_url: str) -> str:
     """The queue's real ARN (works the same on AWS, LocalStack and moto)."""
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     return str(attrs["Attributes"]["QueueArn"])
@@ -111,18 +115,18 @@ def failed_ids(response: Any, message_ids: Sequence[str]) -> set[str]:
 
 
 def _gather(
-    sqs: Any,
+    sqs: SQSClient,
     queue_url: str,
     batch_size: int,
     window_s: float,
     stop: threading.Event,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[MessageTypeDef], bool]:
     """Receive one batch; return ``(messages, queue_seemed_empty)``.
 
     A stop request ends the gathering early: what was already received is still processed (and
     so not received again later), which costs one short batch rather than a receive count.
     """
-    messages: list[dict[str, Any]] = []
+    messages: list[MessageTypeDef] = []
     size = 0
     window_end = 0.0
     while len(messages) < batch_size and not stop.is_set():
@@ -153,7 +157,7 @@ def _gather(
     return messages, False
 
 
-def _delete(sqs: Any, queue_url: str, messages: Sequence[Mapping[str, Any]]) -> int:
+def _delete(sqs: SQSClient, queue_url: str, messages: Sequence[Mapping[str, Any]]) -> int:
     """Delete ``messages`` 10 at a time; return how many SQS confirmed.
 
     A failed delete is harmless: the message comes back and counts as a duplicate, since every
@@ -187,7 +191,7 @@ def check_batching(batch_size: int, window_s: float) -> None:
 
 
 def drain(
-    sqs: Any,
+    sqs: SQSClient,
     queue_url: str,
     *,
     batch_size: int = 10,
@@ -246,7 +250,7 @@ def drain(
 
 
 def drain_until_settled(
-    sqs: Any,
+    sqs: SQSClient,
     queue_url: str,
     *,
     timeout_s: float,

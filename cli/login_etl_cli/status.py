@@ -18,7 +18,11 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeFilterType, QueueAttributeNameType
 
 __all__ = [
     "AGE_LIMIT_S",
@@ -147,13 +151,16 @@ def read_database(
 
 
 # --- the queue -------------------------------------------------------------------------------------
-def _depth(sqs: Any, url: str, *extra: str) -> dict[str, str]:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", *extra]
-    attributes: dict[str, str] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return attributes
+def _depth(sqs: SQSClient, url: str, *extra: QueueAttributeFilterType) -> dict[QueueAttributeNameType, str]:
+    names: list[QueueAttributeFilterType] = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        *extra,
+    ]
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
 
 
-def _dlq_url(sqs: Any, redrive_policy: str | None) -> str | None:
+def _dlq_url(sqs: SQSClient, redrive_policy: str | None) -> str | None:
     if not redrive_policy:
         return None
     arn = str(json.loads(redrive_policy)["deadLetterTargetArn"])
@@ -186,7 +193,7 @@ def _oldest_age(cloudwatch: Any, queue_name: str, now: datetime) -> tuple[float 
     return float(latest["Maximum"]), None
 
 
-def read_queue(sqs: Any, cloudwatch: Any, url: str, now: datetime) -> QueueState:
+def read_queue(sqs: SQSClient, cloudwatch: Any, url: str, now: datetime) -> QueueState:
     """Depths from queue attributes (the DLQ found through the redrive policy); the age from CloudWatch."""
     attrs = _depth(sqs, url, "RedrivePolicy")
     dlq_url = _dlq_url(sqs, attrs.get("RedrivePolicy"))
@@ -333,5 +340,5 @@ def to_json(status: Status) -> dict[str, Any]:
     }
 
 
-def queue_reader(sqs: Any, cloudwatch: Any, url: str) -> Callable[[datetime], QueueState]:
+def queue_reader(sqs: SQSClient, cloudwatch: Any, url: str) -> Callable[[datetime], QueueState]:
     return lambda now: read_queue(sqs, cloudwatch, url, now)

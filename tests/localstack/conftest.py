@@ -18,7 +18,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,8 @@ class Tier:
     deploy_output: str
 
     def client(self, service: str) -> Any:
-        return boto3.client(
+        make: Callable[..., Any] = boto3.client  # the stubs type one client per literal service name
+        return make(
             service,
             endpoint_url=self.url,
             region_name="us-east-1",

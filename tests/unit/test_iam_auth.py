@@ -9,7 +9,7 @@ import pytest
 from login_etl.config import DbSettings
 from login_etl.errors import ConfigError
 from login_etl.sources import DbSource
-from test_template import TEMPLATE, parse, sam_transform
+from unit.test_template import TEMPLATE, parse, sam_transform
 
 
 @pytest.fixture
