@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 LOCALSTACK_VERSION = "4.14.0"
@@ -96,34 +97,28 @@ def ensure_venv() -> dict[str, Path]:
     if missing:
         raise RuntimeError(f"LocalStack on the host needs {' and '.join(missing)} (PATH or pyenv)")
     assert py313 is not None and py312 is not None
-    with locked(root / ".lock"):
+    with locked(root / ".lock"), ThreadPoolExecutor(max_workers=1) as pool:
+        # The small runtime venv builds while pip works on LocalStack's (a cold cache is
+        # mostly waiting on downloads).
+        lambda_venv = root / f"lambda-python{LAMBDA_RUNTIME}"
+        lambda_build = pool.submit(_venv, py312, lambda_venv, ["awslambdaric"], str(py312))
         ls_pkgs = [f"localstack-core[runtime]=={LOCALSTACK_VERSION}", *UPPER_PINS]
         ls_python = _venv(py313, root / "venv", ls_pkgs, " ".join([str(py313), *ls_pkgs]))
-        # The executor is reinstalled (not the whole venv rebuilt) when its source changes.
-        executor_stamp = root / "venv" / ".executor-stamp"
-        digest = _tree_hash(EXECUTOR_SRC)
-        if not executor_stamp.is_file() or executor_stamp.read_text() != digest:
+        # The executor goes to its own directory per source version, on LocalStack's PYTHONPATH
+        # (its entry point is found there too): the shared venv is never changed after it is
+        # built, so clones with different versions can run at the same time.
+        executor = root / f"executor-{_tree_hash(EXECUTOR_SRC)}"
+        if not (executor / ".login-etl-stamp").is_file():
             build = root / "executor-build"
             shutil.rmtree(build, ignore_errors=True)
+            shutil.rmtree(executor, ignore_errors=True)
             shutil.copytree(EXECUTOR_SRC, build, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-            subprocess.run(
-                [
-                    str(ls_python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--force-reinstall",
-                    "--no-deps",
-                    str(build),
-                ],
-                check=True,
-            )
+            pip = [str(ls_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            subprocess.run([*pip, "--no-deps", "--target", str(executor), str(build)], check=True)
             shutil.rmtree(build, ignore_errors=True)
-            executor_stamp.write_text(digest)
-        lambda_python = _venv(py312, root / f"lambda-python{LAMBDA_RUNTIME}", ["awslambdaric"], str(py312))
-    return {"localstack": ls_python, "lambda_python": lambda_python}
+            (executor / ".login-etl-stamp").write_text("")
+        lambda_python = lambda_build.result()
+    return {"localstack": ls_python, "lambda_python": lambda_python, "executor": executor}
 
 
 # --- run -----------------------------------------------------------------------------------------
@@ -169,6 +164,7 @@ def start(
         "LAMBDA_KEEPALIVE_MS": os.environ.get("LAMBDA_KEEPALIVE_MS", "600000"),
         "LOGIN_ETL_RIE": str(rie),
         "LOGIN_ETL_LAMBDA_PYTHON": str(tools["lambda_python"]),
+        "PYTHONPATH": str(tools["executor"]),
         "DISABLE_EVENTS": "1",  # no analytics calls home
         "SKIP_SSL_CERT_DOWNLOAD": "1",
     }

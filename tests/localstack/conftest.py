@@ -12,6 +12,7 @@ loud skip naming it, or a failure under LOGIN_ETL_REQUIRE_AWS_LOCAL=1 (.ci/run s
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -19,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ class Tier:
     cluster: LocalCluster
     database: str
     outputs: dict[str, str]
-    deploy_output: str
+    deploy_output: str = field(repr=False)
 
     def client(self, service: str) -> Any:
         make: Callable[..., Any] = boto3.client  # the stubs type one client per literal service name
@@ -146,4 +147,7 @@ def tier() -> Iterator[Tier]:
             left = host.stop(process.pid)
             assert not left, f"LocalStack processes left running: {left}"
         cluster.destroy()
+        # Kept for a post-mortem: LocalStack's own log of the last run (poller, Lambda, CFN).
+        with contextlib.suppress(OSError):
+            shutil.copy(state / "localstack.log", host.cache_dir() / "last-test-run.log")
         shutil.rmtree(state, ignore_errors=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .conftest import REPO, STACK, Tier, run_make
+from .conftest import REPO, STACK, Tier, host, run_make
 
 LOGIN_ETL = Path(REPO / ".venv" / "bin" / "login-etl")
 EXERCISE = REPO / "data" / "exercise_logins.ndjson"
@@ -58,7 +58,10 @@ def wait_until_equal(what: str, observe: Callable[[], Any], expected: Any, timeo
     try:
         wait_for(what, check, timeout)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; last seen {seen[0]!r}, expected {expected!r}") from None
+        raise AssertionError(
+            f"{exc}; last seen {seen[0]!r}, expected {expected!r} "
+            f"(LocalStack's log: {host.cache_dir() / 'last-test-run.log'})"
+        ) from None
 
 
 def depth(tier: Tier, queue_url: str) -> int:
@@ -259,6 +262,9 @@ def test_database_down_moves_messages_to_the_dlq_and_writes_nothing(tier: Tier) 
     # Five receives at the deployed 240 s would take 20 minutes: the test shortens the visibility
     # timeout of the deployed queue (only here) so each failed receive returns within seconds.
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "2"})
+    # A receive already waiting when the attribute changes (the poller long-polls for up to the
+    # batching window) would still hide what it gets for the old 240 s: let it return first.
+    time.sleep(int(overrides()["MaximumBatchingWindowInSeconds"]) + 2)
     tier.cluster.stop()
     try:
         send(tier, "--synthetic", "20", "--seed", "91")
