@@ -34,7 +34,7 @@ demo: $(STAMP) ## Run the whole job locally: embedded Postgres + SQS API, exerci
 	$(BIN)/login-etl demo
 
 .PHONY: lint
-lint: $(STAMP) ## ruff (lint + format check) and mypy on function/
+lint: $(STAMP) ## ruff (lint + format check) and strict mypy over function/ cli/ bench/ scripts/ tests/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -17,9 +17,9 @@ Little's law to the SQS event source mapping:
   GB-second for Lambda; $0.40 per million SQS requests, counting one SendMessage per message and
   one ReceiveMessage and one DeleteMessageBatch per 10 messages.
 
-It is a model, not a promise: it ignores cold starts (one per new container, ~0.2 s), the
-mapping's scaling speed, retries, and the database's own limits beyond CPU (WAL volume, vacuum,
-connections). ``docs/scaling.md`` explains what to do at each rate.
+It is a model, not a promise: it ignores cold starts (one per new container; ``make bench``
+measures one), the mapping's scaling speed, retries, and the database's own limits beyond CPU
+(WAL volume, vacuum, connections). ``docs/scaling.md`` explains what to do at each rate.
 """
 
 from __future__ import annotations

@@ -141,12 +141,13 @@ def secrets_client(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """moto's server speaks Secrets Manager too; point boto3 (and so Powertools) at it."""
     import boto3
     from aws_lambda_powertools.utilities.parameters import base
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
-    base.DEFAULT_PROVIDERS.clear()
+    DEFAULT_PROVIDERS.clear()
     base.clear_caches()
     yield boto3.client("secretsmanager", endpoint_url=sqs_endpoint, region_name="us-east-1")
-    base.DEFAULT_PROVIDERS.clear()
+    DEFAULT_PROVIDERS.clear()
     base.clear_caches()
 
 
@@ -192,7 +193,7 @@ def logs() -> Iterator[LogCapture]:
     stream.setFormatter(handler.logger.registered_formatter)
     handler.logger.addHandler(stream)
     yield capture
-    handler.logger.removeHandler(stream)
+    logging.getLogger(handler.logger.name).removeHandler(stream)
 
 
 # --- the PII-leak guard, armed for every test ---------------------------

@@ -21,6 +21,7 @@ REASON_CODES: Final = tuple(reason.value for reason in Reason)
 
 __all__ = [
     "MAX_BATCH_SIZE",
+    "MAX_DAYS",
     "MAX_LIMIT",
     "MAX_ROWS",
     "MAX_SYNTHETIC",
@@ -29,6 +30,7 @@ __all__ = [
     "REGION_NAME",
     "add_queue_options",
     "batch_size",
+    "days",
     "endpoint_url",
     "limit",
     "port",
@@ -48,6 +50,7 @@ MAX_BATCH_SIZE: Final = 10_000  # the event source mapping's limit
 MAX_SYNTHETIC: Final = 1_000_000
 MAX_LIMIT: Final = 10_000_000
 MAX_ROWS: Final = 1_000
+MAX_DAYS: Final = 366
 MAX_WINDOW_S: Final = 300  # the event source mapping's longest batching window
 # What botocore accepts as a region name (a DNS label), so a bad one is caught before any call.
 REGION_NAME: Final = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
@@ -76,6 +79,10 @@ def _decimal(text: str, low: float, high: float, unit: str = "") -> float:
 
 def batch_size(text: str) -> int:
     return _whole(text, 1, MAX_BATCH_SIZE)
+
+
+def days(text: str) -> int:
+    return _whole(text, 1, MAX_DAYS)
 
 
 def synthetic(text: str) -> int:

@@ -9,23 +9,21 @@ from the database and the queues. Everything it started is stopped on the way ou
 from __future__ import annotations
 
 import contextlib
-import json
 import shlex
 import shutil
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from login_etl.config import Settings
-from login_etl.runtime import Runtime
+from login_etl.sources import DbSource
+from login_etl.store import Store
 
-from .aws import queue_depth
+from .aws import create_queue_with_dlq, queue_depth
 from .embedded import embedded_postgres, moto_sqs, use_fake_aws_credentials
 from .environment import (
     demo_environment,
@@ -36,11 +34,14 @@ from .environment import (
 )
 from .errors import CliError, printable
 from .progress import Progress
-from .runner import DrainStats, drain, queue_arn
+from .runner import DrainStats, drain_until_settled
 from .sender import read_ndjson, send_bodies
 from .status import QueueState, collect, queue_reader, render
 from .synth import generate
 from .tables import table as _table
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 __all__ = ["DemoOptions", "DemoResult", "exercise_data_path", "run_demo", "self_command"]
 
@@ -75,15 +76,18 @@ def exercise_data_path() -> Path:
 
 @dataclass(frozen=True)
 class DemoOptions:
-    file: Path | None = None
-    synthetic: int | None = None
-    seed: int = 0
-    invalid_ratio: float = 0.01
-    duplicate_ratio: float = 0.05
-    batch_size: int = 10
-    window_s: float = 0.0
-    rows: int = 5
-    verbose: bool = False
+    """The command's options, by their parser names; their defaults live in the parser alone
+    (``commands/demo.py``)."""
+
+    file: Path | None
+    synthetic: int | None
+    seed: int
+    invalid_ratio: float
+    duplicate_ratio: float
+    batch_size: int
+    window_s: float
+    rows: int
+    verbose: bool
     #: Short so that a failing record retries, then reaches the DLQ, within seconds.
     visibility_timeout_s: int = 2
     max_receive_count: int = 3
@@ -124,37 +128,12 @@ def _bodies(opts: DemoOptions) -> tuple[list[str], str]:
     return bodies, f"{printable(path.name)} ({len(bodies):,} bodies)"
 
 
-def _create_queues(sqs: Any, opts: DemoOptions) -> tuple[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    dlq_url = sqs.create_queue(QueueName=f"login-etl-demo-dlq-{suffix}")["QueueUrl"]
-    dlq_arn = queue_arn(sqs, dlq_url)
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(opts.max_receive_count)}
-    url = sqs.create_queue(
-        QueueName=f"login-etl-demo-{suffix}",
-        Attributes={
-            "VisibilityTimeout": str(opts.visibility_timeout_s),
-            "RedrivePolicy": json.dumps(redrive),
-        },
-    )["QueueUrl"]
-    return str(url), str(dlq_url)
-
-
-def _add(total: DrainStats, part: DrainStats) -> None:
-    total.batches += part.batches
-    total.received += part.received
-    total.succeeded += part.succeeded
-    total.failed += part.failed
-    total.deleted += part.deleted
-    total.elapsed_s += part.elapsed_s
-
-
-def _drain_all(sqs: Any, url: str, opts: DemoOptions, sent: int) -> tuple[DrainStats, float]:
+def _drain_all(sqs: SQSClient, url: str, opts: DemoOptions, sent: int) -> tuple[DrainStats, float]:
     """Drain until nothing is visible or in flight: failures get their retries, then the DLQ.
 
     Returns the stats and the busy time: up to each drain's last batch, without the final
     empty long poll that tells it the queue is empty.
     """
-    total = DrainStats()
     progress = Progress("draining", sent)
     base = 0
     busy = 0.0
@@ -165,24 +144,21 @@ def _drain_all(sqs: Any, url: str, opts: DemoOptions, sent: int) -> tuple[DrainS
         last = stats
         progress.update(base + stats.succeeded)
 
-    deadline = time.monotonic() + opts.visibility_timeout_s * (opts.max_receive_count + 1) + 30
-    while True:
-        part = drain(
-            sqs,
-            url,
-            batch_size=opts.batch_size,
-            window_s=opts.window_s,
-            until_empty=True,
-            on_batch=on_batch,
-        )
+    def on_drain(part: DrainStats) -> None:
+        nonlocal base, busy, last
         busy += last.elapsed_s
         last = DrainStats()
-        _add(total, part)
-        base = total.succeeded
-        visible, in_flight = queue_depth(sqs, url)
-        if visible + in_flight == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)  # failures are in flight until their visibility timeout
+        base += part.succeeded
+
+    total, _ = drain_until_settled(
+        sqs,
+        url,
+        timeout_s=opts.visibility_timeout_s * (opts.max_receive_count + 1) + 30,
+        batch_size=opts.batch_size,
+        window_s=opts.window_s,
+        on_batch=on_batch,
+        on_drain=on_drain,
+    )
     progress.finish()
     return total, busy
 
@@ -191,17 +167,17 @@ def _in_chunks(ids: Sequence[str]) -> list[list[str]]:
     return [list(ids[i : i + _QUERY_CHUNK]) for i in range(0, len(ids), _QUERY_CHUNK)]
 
 
-def _landed(runtime: Runtime, ids: Sequence[str]) -> tuple[int, Counter[str]]:
+def _landed(store: Store, ids: Sequence[str]) -> tuple[int, Counter[str]]:
     """What this run's messages became, by message id (exact even in a shared database)."""
     inserted = 0
     rejected: Counter[str] = Counter()
     for chunk in _in_chunks(ids):
         inserted += int(
-            runtime.store.query(
+            store.query(
                 "SELECT count(*) FROM user_logins WHERE message_id = ANY(CAST(:ids AS varchar[]))", ids=chunk
             )[0][0]
         )
-        for reason, count in runtime.store.query(
+        for reason, count in store.query(
             "SELECT reason, count(*) FROM user_logins_rejected "
             "WHERE message_id = ANY(CAST(:ids AS varchar[])) GROUP BY reason",
             ids=chunk,
@@ -210,10 +186,10 @@ def _landed(runtime: Runtime, ids: Sequence[str]) -> tuple[int, Counter[str]]:
     return inserted, rejected
 
 
-def _sample_rows(runtime: Runtime, ids: Sequence[str], limit: int) -> list[list[Any]]:
+def _sample_rows(store: Store, ids: Sequence[str], limit: int) -> list[list[Any]]:
     if limit <= 0 or not ids:
         return []
-    rows: list[list[Any]] = runtime.store.query(
+    rows: list[list[Any]] = store.query(
         "SELECT user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date "
         "FROM user_logins WHERE message_id = ANY(CAST(:ids AS varchar[])) "
         "ORDER BY masked_ip LIMIT :limit",
@@ -281,9 +257,9 @@ def run_demo(opts: DemoOptions, out: TextIO, err: TextIO) -> DemoResult:
         key_spec = ephemeral_key_spec()
         err.write(f"generated an ephemeral PII key for this run only: PII_KEYS='{key_spec}'\n")
         stack.enter_context(demo_environment(db_url, key_spec))
-        runtime = Runtime(Settings.from_env())
-        stack.callback(runtime.store.close)
-        runtime.store.migrate()
+        store = DbSource.from_env().store()
+        stack.callback(store.close)
+        store.migrate()
 
         use_fake_aws_credentials()
         err.write("starting an in-process SQS API (moto) on 127.0.0.1...\n")
@@ -291,7 +267,12 @@ def run_demo(opts: DemoOptions, out: TextIO, err: TextIO) -> DemoResult:
         import boto3
 
         sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=_REGION)
-        url, dlq_url = _create_queues(sqs, opts)
+        url, dlq_url = create_queue_with_dlq(
+            sqs,
+            f"login-etl-demo-{uuid.uuid4().hex[:8]}",
+            visibility_timeout_s=opts.visibility_timeout_s,
+            max_receive_count=opts.max_receive_count,
+        )
 
         from login_etl import handler  # after logging_defaults: Powertools reads env at import
 
@@ -305,7 +286,7 @@ def run_demo(opts: DemoOptions, out: TextIO, err: TextIO) -> DemoResult:
         with contextlib.nullcontext() if opts.verbose else drop_stray_emf():
             stats, busy_s = _drain_all(sqs, url, opts, sent.sent)
         ids = [sent.message_ids[i] for i in sorted(sent.message_ids)]
-        inserted, rejected = _landed(runtime, ids)
+        inserted, rejected = _landed(store, ids)
         dlq_visible, dlq_in_flight = queue_depth(sqs, dlq_url)
         visible, in_flight = queue_depth(sqs, url)
         result = DemoResult(
@@ -318,16 +299,14 @@ def run_demo(opts: DemoOptions, out: TextIO, err: TextIO) -> DemoResult:
             queued=visible + in_flight,
             send_failures=len(sent.failures),
         )
-        _print_summary(out, result, _sample_rows(runtime, ids, opts.rows), key_spec, label)
-        _print_status(out, runtime, queue_reader(sqs, boto3.client("cloudwatch", endpoint_url=endpoint), url))
+        _print_summary(out, result, _sample_rows(store, ids, opts.rows), key_spec, label)
+        _print_status(out, store, queue_reader(sqs, boto3.client("cloudwatch", endpoint_url=endpoint), url))
     return result
 
 
-def _print_status(out: TextIO, runtime: Runtime, reader: Callable[[datetime], QueueState]) -> None:
+def _print_status(out: TextIO, store: Store, reader: Callable[[datetime], QueueState]) -> None:
     """End where an operator would start: `login-etl status` on the demo's database and queue."""
     out.write("\nWhat `login-etl status --queue-url <the demo queue>` shows now:\n\n")
     encoding = (getattr(out, "encoding", None) or "ascii").lower()
-    out.write(
-        render(collect(runtime.store.query, days=None, queue_reader=reader), ascii_only="utf" not in encoding)
-    )
+    out.write(render(collect(store.query, days=None, queue_reader=reader), ascii_only="utf" not in encoding))
     out.flush()

@@ -20,12 +20,10 @@ from login_etl import constants as c
 
 __all__ = [
     "DEMO_KEY_ID",
-    "db_settings",
     "demo_environment",
     "drop_stray_emf",
     "ephemeral_key_spec",
     "logging_defaults",
-    "pii_settings",
     "user_database_url",
 ]
 
@@ -90,19 +88,6 @@ def demo_environment(database_url: str, key_spec: str) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def pii_settings() -> config.PiiSettings:
-    """Only the PII part of the configuration (reveal needs no database).
-
-    Uses ``login_etl.config``'s own parser so the rules and messages are the function's.
-    """
-    return config.PiiSettings.from_env()
-
-
-def db_settings() -> config.DbSettings:
-    """Only the database part of the configuration (migrate and rejects need no key)."""
-    return config.DbSettings.from_env()
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Operator tools: reveal masked values, migrate the schema, list and replay rejected records.
 
-Each builds its configuration with ``login_etl.config`` and talks to the database through
-``login_etl.runtime.Runtime``, the same code (connection, TLS, timeouts, secrets) as the handler.
+Each takes the part of the configuration it needs, as a ``login_etl.sources`` source or a
+``Store``: the same code (connection, TLS, timeouts, secrets) as the handler.
 """
 
 from __future__ import annotations
@@ -9,20 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from login_etl.config import DbSettings, PiiSettings, Settings
 from login_etl.errors import RevealError, StoreError
 from login_etl.pii import KeyRing
 from login_etl.rejected import open_body
-from login_etl.runtime import Runtime
-from login_etl.store import text_array
+from login_etl.sources import DbSource, KeySource
+from login_etl.store import Store, Transaction, text_array
 
 from .audit import Auditor
-from .environment import db_settings, pii_settings
 from .errors import json_string
 from .roles import create_roles_sql, runtime_grants_sql
 from .sender import Attributes, send_bodies
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 __all__ = [
     "REPLAY_ATTRIBUTE",
@@ -30,8 +31,6 @@ __all__ = [
     "RejectSummary",
     "ReplayResult",
     "create_roles",
-    "db_runtime",
-    "keyring_from_env",
     "list_rejects",
     "migrate",
     "replay_rejects",
@@ -45,11 +44,6 @@ _REPLAY_CHUNK: Final = 10
 
 
 # --- reveal -------------------------------------------------------------------------------------
-def keyring_from_env() -> KeyRing:
-    """The key ring from ``PII_KEYS`` or ``PII_KEYS_SECRET_ARN``, with no database settings needed."""
-    return Runtime(Settings(db=DbSettings(), pii=pii_settings())).keyring()
-
-
 def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO, *, as_json: bool) -> int:
     """Print one line per value on ``out``, in order; return how many did not decrypt.
 
@@ -80,13 +74,6 @@ def reveal_values(values: Sequence[str], ring: KeyRing, out: TextIO, err: TextIO
 
 
 # --- database commands --------------------------------------------------------------------------
-def db_runtime(*, with_keys: bool) -> Runtime:
-    """A runtime over the configured database; the key ring is configured only when needed."""
-    if with_keys:
-        return Runtime(Settings.from_env())
-    return Runtime(Settings(db=db_settings(), pii=PiiSettings(), auto_migrate=False))
-
-
 #: The tables ``sql/schema.sql`` creates, in the order a report names them.
 SCHEMA_TABLES: Final = ("user_logins", "user_logins_rejected", "user_logins_staging")
 
@@ -107,9 +94,9 @@ class MigrateReport:
         return "; ".join(done) if done else "the schema was already up to date: nothing to do"
 
 
-def _schema_state(runtime: Runtime) -> dict[str, set[str]]:
+def _schema_state(store: Store) -> dict[str, set[str]]:
     """The schema's tables present in the current schema, each with its columns."""
-    rows = runtime.store.query(
+    rows = store.query(
         "SELECT table_name, column_name FROM information_schema.columns "
         "WHERE table_schema = current_schema() AND table_name = ANY(CAST(:names AS text[]))",
         names=list(SCHEMA_TABLES),
@@ -120,32 +107,34 @@ def _schema_state(runtime: Runtime) -> dict[str, set[str]]:
     return tables
 
 
-def _schema_before(runtime: Runtime) -> dict[str, set[str]] | None:
+def _schema_before(source: DbSource) -> dict[str, set[str]] | None:
     """The schema as it is, on a connection of its own; None when that fails, so that the
     migration itself then fails and says why in its own words."""
-    peek = Runtime(runtime.settings)
+    peek = source.store()
     try:
         return _schema_state(peek)
     except StoreError:
         return None
     finally:
-        peek.store.close()
+        peek.close()
 
 
-def migrate(runtime: Runtime, *, runtime_role: str | None = None) -> MigrateReport:
+def migrate(source: DbSource, *, runtime_role: str | None = None) -> MigrateReport:
     """Create or upgrade the schema: idempotent, and safe alongside running functions.
 
     With ``runtime_role``, the connected user (the table owner) then grants that role exactly the
     runtime privileges (``roles.RUNTIME_GRANTS``), revoking anything wider. Returns what changed.
     """
-    before = _schema_before(runtime)
+    before = _schema_before(source)
+    store = source.store()
     try:
-        runtime.store.migrate()
-        after = _schema_state(runtime)
+        store.migrate()
+        after = _schema_state(store)
         if runtime_role is not None:
-            runtime.store.query(runtime_grants_sql(runtime_role))
+            with store.transaction() as tx:
+                tx.run(runtime_grants_sql(runtime_role))
     finally:
-        runtime.store.close()
+        store.close()
     if before is None:  # not seen: say nothing rather than something untrue
         return MigrateReport(created=(), added_columns=())
     created = tuple(name for name in SCHEMA_TABLES if name in after and name not in before)
@@ -155,12 +144,13 @@ def migrate(runtime: Runtime, *, runtime_role: str | None = None) -> MigrateRepo
     return MigrateReport(created=created, added_columns=added)
 
 
-def create_roles(runtime: Runtime, migration_role: str, runtime_role: str) -> None:
+def create_roles(store: Store, migration_role: str, runtime_role: str) -> None:
     """Create both roles and their schema rights, as the connected (administrator) user."""
     try:
-        runtime.store.query(create_roles_sql(migration_role, runtime_role))
+        with store.transaction() as tx:
+            tx.run(create_roles_sql(migration_role, runtime_role))
     finally:
-        runtime.store.close()
+        store.close()
 
 
 @dataclass(frozen=True)
@@ -174,11 +164,11 @@ class RejectSummary:
     sent_at: datetime | None
 
 
-def list_rejects(runtime: Runtime, *, limit: int, reason: str | None) -> list[RejectSummary]:
+def list_rejects(store: Store, *, limit: int, reason: str | None) -> list[RejectSummary]:
     """The newest rejected records first."""
     where = "WHERE reason = :reason" if reason else ""
     params: dict[str, Any] = {"reason": reason} if reason else {}
-    rows = runtime.store.query(
+    rows = store.query(
         f"SELECT message_id, reason, detail, rejected_at, sent_at FROM user_logins_rejected {where} "
         "ORDER BY rejected_at DESC, message_id LIMIT :limit",
         limit=limit,
@@ -187,19 +177,17 @@ def list_rejects(runtime: Runtime, *, limit: int, reason: str | None) -> list[Re
     return [RejectSummary(*row) for row in rows]
 
 
-def show_reject(runtime: Runtime, message_id: str, auditor: Auditor) -> str | None:
+def show_reject(store: Store, keys: KeySource, message_id: str, auditor: Auditor) -> str | None:
     """The decrypted body of one rejected record (None if there is none), audited before decrypting.
 
     Raises ``RevealError`` when the stored body does not open under the key ring for this row.
     """
-    rows = runtime.store.query(
-        "SELECT body_encrypted FROM user_logins_rejected WHERE message_id = :m", m=message_id
-    )
+    rows = store.query("SELECT body_encrypted FROM user_logins_rejected WHERE message_id = :m", m=message_id)
     if not rows:
         return None
     sealed: str = rows[0][0]
     auditor.record("show-reject", [sealed], message_id=message_id)
-    return open_body(runtime.keyring(), sealed, message_id)
+    return open_body(keys.keyring(), sealed, message_id)
 
 
 @dataclass
@@ -211,11 +199,11 @@ class ReplayResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _pick_chunk(runtime: Runtime, reason: str | None, skip: Iterable[str], size: int) -> list[list[Any]]:
+def _pick_chunk(tx: Transaction, reason: str | None, skip: Iterable[str], size: int) -> list[list[Any]]:
     where = "AND reason = :reason" if reason else ""
     params: dict[str, Any] = {"reason": reason} if reason else {}
     # SKIP LOCKED: two operators replaying at once never send the same record twice.
-    rows: list[list[Any]] = runtime.store.query(
+    rows: list[list[Any]] = tx.run(
         "SELECT message_id, body_encrypted FROM user_logins_rejected "
         f"WHERE NOT (message_id = ANY(CAST(:skip AS varchar[]))) {where} "
         "ORDER BY rejected_at, message_id LIMIT :size FOR UPDATE SKIP LOCKED",
@@ -234,8 +222,9 @@ def _replay_attributes(ids: Sequence[str]) -> Callable[[int], Attributes]:
 
 
 def replay_rejects(
-    runtime: Runtime,
-    sqs: Any,
+    store: Store,
+    keys: KeySource,
+    sqs: SQSClient,
     queue_url: str,
     *,
     limit: int | None,
@@ -251,47 +240,16 @@ def replay_rejects(
     Each replayed message carries the ``login_etl_replay_of`` attribute naming the original id.
     Each chunk's audit record (count and key ids, never a body) is written before it is decrypted.
     """
-    ring = runtime.keyring()
-    store = runtime.store
-    result = ResultAccumulator()
-    skip: list[str] = []
-    while limit is None or result.replayed + result.failed < limit:
-        size = _REPLAY_CHUNK if limit is None else min(_REPLAY_CHUNK, limit - result.replayed - result.failed)
-        store.query("BEGIN")
-        try:
-            rows = _pick_chunk(runtime, reason, skip, size)
-            if not rows:
-                store.query("COMMIT")
-                break
-            auditor.record("replay", [encrypted for _, encrypted in rows], reason=reason)
-            ids: list[str] = []
-            bodies: list[str] = []
-            for message_id, encrypted in rows:
-                try:
-                    body = open_body(ring, encrypted, message_id)
-                    body.encode("utf-8")  # lone surrogates cannot travel through SQS
-                except (RevealError, UnicodeEncodeError):
-                    result.fail(message_id, "the stored body does not decrypt under the key ring")
-                    skip.append(message_id)
-                    continue
-                ids.append(message_id)
-                bodies.append(body)
-            sent = send_bodies(sqs, queue_url, bodies, attributes=_replay_attributes(ids))
-            for failure in sent.failures:
-                result.fail(ids[failure.index], f"SQS refused it: {failure.code}")
-                skip.append(ids[failure.index])
-            done = [ids[i] for i in sorted(sent.message_ids)]
-            if done:
-                store.query(
-                    "DELETE FROM user_logins_rejected WHERE message_id = ANY(CAST(:ids AS varchar[]))",
-                    ids=text_array(done),
-                )
-            store.query("COMMIT")
-            result.replayed += len(done)
-        except BaseException:
-            store.close()  # drops the transaction: nothing of this chunk is deleted
-            raise
-    store.close()
+    replay = _Replay(keys.keyring(), sqs, queue_url, reason, auditor)
+    result = replay.result
+    try:
+        while limit is None or result.replayed + result.failed < limit:
+            left = None if limit is None else limit - result.replayed - result.failed
+            with store.transaction() as tx:  # a failure rolls back: nothing of the chunk is deleted
+                if not replay.chunk(tx, _REPLAY_CHUNK if left is None else min(_REPLAY_CHUNK, left)):
+                    break
+    finally:
+        store.close()
     return result.done()
 
 
@@ -304,3 +262,48 @@ class ResultAccumulator(ReplayResult):
 
     def done(self) -> ReplayResult:
         return ReplayResult(self.replayed, self.failed, list(self.errors))
+
+
+@dataclass
+class _Replay:
+    """One ``replay_rejects`` run: what every chunk needs, and what the chunks did so far."""
+
+    ring: KeyRing
+    sqs: SQSClient
+    queue_url: str
+    reason: str | None
+    auditor: Auditor
+    result: ResultAccumulator = field(default_factory=ResultAccumulator)
+    #: Rows kept back (they did not decrypt, or SQS refused them): not retried in this run.
+    skip: list[str] = field(default_factory=list)
+
+    def chunk(self, tx: Transaction, size: int) -> bool:
+        """Lock, send and delete one chunk inside ``tx``; False when no row was left to replay."""
+        rows = _pick_chunk(tx, self.reason, self.skip, size)
+        if not rows:
+            return False
+        self.auditor.record("replay", [encrypted for _, encrypted in rows], reason=self.reason)
+        ids: list[str] = []
+        bodies: list[str] = []
+        for message_id, encrypted in rows:
+            try:
+                body = open_body(self.ring, encrypted, message_id)
+                body.encode("utf-8")  # lone surrogates cannot travel through SQS
+            except (RevealError, UnicodeEncodeError):
+                self.result.fail(message_id, "the stored body does not decrypt under the key ring")
+                self.skip.append(message_id)
+                continue
+            ids.append(message_id)
+            bodies.append(body)
+        sent = send_bodies(self.sqs, self.queue_url, bodies, attributes=_replay_attributes(ids))
+        for failure in sent.failures:
+            self.result.fail(ids[failure.index], f"SQS refused it: {failure.code}")
+            self.skip.append(ids[failure.index])
+        done = [ids[i] for i in sorted(sent.message_ids)]
+        if done:
+            tx.run(
+                "DELETE FROM user_logins_rejected WHERE message_id = ANY(CAST(:ids AS varchar[]))",
+                ids=text_array(done),
+            )
+        self.result.replayed += len(done)
+        return True

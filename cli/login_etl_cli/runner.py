@@ -25,13 +25,27 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Final
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Final
 
 from .context import LocalContext
+from .errors import CliError
 from .lambda_event import make_event, record_from_message
 
-__all__ = ["MAX_RECEIVE", "POLL_WAIT_S", "DrainStats", "drain", "failed_ids", "queue_arn"]
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+__all__ = [
+    "MAX_RECEIVE",
+    "POLL_WAIT_S",
+    "DrainStats",
+    "check_batching",
+    "drain",
+    "drain_until_settled",
+    "failed_ids",
+    "queue_arn",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +75,7 @@ class DrainStats:
     elapsed_s: float = 0.0
 
 
-def queue_arn(sqs: Any, queue_url: str) -> str:
+def queue_arn(sqs: SQSClient, queue_url: str) -> str:
     """The queue's real ARN (works the same on AWS, LocalStack and moto)."""
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     return str(attrs["Attributes"]["QueueArn"])
@@ -101,18 +115,18 @@ def failed_ids(response: Any, message_ids: Sequence[str]) -> set[str]:
 
 
 def _gather(
-    sqs: Any,
+    sqs: SQSClient,
     queue_url: str,
     batch_size: int,
     window_s: float,
     stop: threading.Event,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[MessageTypeDef], bool]:
     """Receive one batch; return ``(messages, queue_seemed_empty)``.
 
     A stop request ends the gathering early: what was already received is still processed (and
     so not received again later), which costs one short batch rather than a receive count.
     """
-    messages: list[dict[str, Any]] = []
+    messages: list[MessageTypeDef] = []
     size = 0
     window_end = 0.0
     while len(messages) < batch_size and not stop.is_set():
@@ -143,7 +157,7 @@ def _gather(
     return messages, False
 
 
-def _delete(sqs: Any, queue_url: str, messages: Sequence[Mapping[str, Any]]) -> int:
+def _delete(sqs: SQSClient, queue_url: str, messages: Sequence[Mapping[str, Any]]) -> int:
     """Delete ``messages`` 10 at a time; return how many SQS confirmed.
 
     A failed delete is harmless: the message comes back and counts as a duplicate, since every
@@ -162,8 +176,22 @@ def _delete(sqs: Any, queue_url: str, messages: Sequence[Mapping[str, Any]]) -> 
     return deleted
 
 
+def check_batching(batch_size: int, window_s: float) -> None:
+    """The one home of drain's rules on batching, for ``login-etl drain``, the demo and ``drain``.
+
+    The event source mapping refuses a batch size above 10 without a batching window of at least
+    one second; without a window one receive (at most 10 messages) makes a batch anyway.
+    """
+    if batch_size < 1:
+        raise CliError("--batch-size must be at least 1")
+    if window_s < 0:
+        raise CliError("--window must not be negative")
+    if batch_size > 10 and window_s < 1:
+        raise CliError("--batch-size above 10 needs --window of at least 1 second, as on Lambda")
+
+
 def drain(
-    sqs: Any,
+    sqs: SQSClient,
     queue_url: str,
     *,
     batch_size: int = 10,
@@ -185,10 +213,7 @@ def drain(
     Handler exceptions are caught (that batch fails, as on Lambda); a ``KeyboardInterrupt`` or an
     SQS error propagates, and nothing whose handler call did not return is ever deleted.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    if window_s < 0:
-        raise ValueError("window_s must be >= 0")
+    check_batching(batch_size, window_s)
     stop = stop or threading.Event()
     call = handler or _default_handler()
     arn = queue_arn(sqs, queue_url)
@@ -222,3 +247,47 @@ def drain(
             break
     stats.elapsed_s = time.monotonic() - started
     return stats
+
+
+def drain_until_settled(
+    sqs: SQSClient,
+    queue_url: str,
+    *,
+    timeout_s: float,
+    batch_size: int = 10,
+    window_s: float = 0.0,
+    handler: Handler | None = None,
+    on_batch: Callable[[DrainStats], None] | None = None,
+    on_drain: Callable[[DrainStats], None] | None = None,
+    pause_s: float = 0.2,
+) -> tuple[DrainStats, bool]:
+    """Drain until the queue holds nothing visible or in flight; return the summed stats and
+    whether it settled within ``timeout_s``.
+
+    One ``drain`` that finds the queue empty is not the end: a failed message is in flight until
+    its visibility timeout, then comes back for its retries, then moves to the DLQ. ``on_drain``
+    gets each drain's own stats; ``on_batch`` is passed to every drain.
+    """
+    from .aws import queue_depth
+
+    total = DrainStats()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        part = drain(
+            sqs,
+            queue_url,
+            batch_size=batch_size,
+            window_s=window_s,
+            until_empty=True,
+            handler=handler,
+            on_batch=on_batch,
+        )
+        for counter in fields(DrainStats):
+            setattr(total, counter.name, getattr(total, counter.name) + getattr(part, counter.name))
+        if on_drain is not None:
+            on_drain(part)
+        if sum(queue_depth(sqs, queue_url)) == 0:
+            return total, True
+        if time.monotonic() > deadline:
+            return total, False
+        time.sleep(pause_s)

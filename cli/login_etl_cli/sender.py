@@ -15,9 +15,18 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import CliError, printable
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
+
+    #: Message attributes as SendMessageBatch takes them (name -> DataType and value).
+    Attributes = Mapping[str, MessageAttributeValueTypeDef]
+else:
+    Attributes = Mapping[str, Mapping[str, Any]]
 
 __all__ = [
     "FALLBACK_GROUP",
@@ -38,8 +47,6 @@ MAX_BATCH_BYTES: Final = 256 * 1024
 FALLBACK_GROUP: Final = "no-user-id"
 #: What SQS accepts as a MessageGroupId: 1-128 characters from ``!`` to ``~``.
 MESSAGE_GROUP_ID: Final = re.compile(r"[!-~]{1,128}")
-
-Attributes = Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -106,12 +113,14 @@ def _attributes_size(attributes: Attributes | None) -> int:
     size = 0
     for name, value in attributes.items():
         size += len(name.encode()) + len(str(value.get("DataType", "")).encode())
-        size += len(str(value.get("StringValue", "")).encode()) + len(value.get("BinaryValue", b""))
+        binary = value.get("BinaryValue", b"")
+        size += len(str(value.get("StringValue", "")).encode())
+        size += len(binary) if isinstance(binary, bytes) else len(str(binary).encode())
     return size
 
 
 def send_bodies(
-    sqs: Any,
+    sqs: SQSClient,
     queue_url: str,
     bodies: Iterable[str],
     *,
@@ -128,7 +137,7 @@ def send_bodies(
     nonce = uuid.uuid4().hex
     result = SendResult()
     started = time.monotonic()
-    entries: list[dict[str, Any]] = []
+    entries: list[SendMessageBatchRequestEntryTypeDef] = []
     positions: list[int] = []
     size = 0
     handled = 0
@@ -160,7 +169,7 @@ def send_bodies(
             continue
         if len(entries) == MAX_BATCH_ENTRIES or size + entry_size > MAX_BATCH_BYTES:
             flush()
-        entry: dict[str, Any] = {"Id": str(len(entries)), "MessageBody": body}
+        entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(len(entries)), "MessageBody": body}
         if attrs:
             entry["MessageAttributes"] = dict(attrs)
         if fifo:

@@ -10,21 +10,20 @@ created, on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shlex
 import time
 from dataclasses import dataclass
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
 from login_etl import constants as c
 
+from .aws import create_queue_with_dlq
 from .demo import exercise_data_path, self_command
 from .embedded import embedded_postgres, moto_sqs, use_fake_aws_credentials
 from .environment import ephemeral_key_spec, user_database_url
 from .errors import CliError
 from .operator import migrate
-from .runner import queue_arn
 
 __all__ = ["SqsLocalOptions", "run_sqs_local"]
 
@@ -33,18 +32,10 @@ _REGION: Final = "us-east-1"
 
 @dataclass(frozen=True)
 class SqsLocalOptions:
-    port: int = 0
+    port: int  # the parser's default (0: a free port) is the only one
     queue_name: str = "login-etl"
     visibility_timeout_s: int = 30
     max_receive_count: int = 5
-
-
-def _create_queues(sqs: Any, opts: SqsLocalOptions) -> tuple[str, str]:
-    dlq_url = str(sqs.create_queue(QueueName=f"{opts.queue_name}-dlq")["QueueUrl"])
-    redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": str(opts.max_receive_count)}
-    attributes = {"VisibilityTimeout": str(opts.visibility_timeout_s), "RedrivePolicy": json.dumps(redrive)}
-    url = sqs.create_queue(QueueName=opts.queue_name, Attributes=attributes)["QueueUrl"]
-    return str(url), dlq_url
 
 
 def _data_file() -> str:
@@ -81,7 +72,12 @@ def run_sqs_local(opts: SqsLocalOptions, out: TextIO, err: TextIO) -> None:
         import boto3
 
         sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=_REGION)
-        url, dlq_url = _create_queues(sqs, opts)
+        url, dlq_url = create_queue_with_dlq(
+            sqs,
+            opts.queue_name,
+            visibility_timeout_s=opts.visibility_timeout_s,
+            max_receive_count=opts.max_receive_count,
+        )
         exports += [("AWS_ENDPOINT_URL", endpoint), ("Q", url), ("DLQ", dlq_url)]
         me = self_command()
         out.write("# paste into another shell:\n")
@@ -106,9 +102,9 @@ def run_sqs_local(opts: SqsLocalOptions, out: TextIO, err: TextIO) -> None:
 def _migrate(db_url: str) -> None:
     """Create the schema in ``db_url`` with the function's own migration (the rest of the user's
     database settings, TLS and timeouts, still apply)."""
-    from login_etl.config import DbSettings, PiiSettings, Settings
-    from login_etl.runtime import Runtime
+    from login_etl.config import DbSettings
+    from login_etl.sources import DbSource
 
     env = {name: value for name, value in os.environ.items() if name != c.ENV_DB_SECRET_ARN}
     env[c.ENV_DATABASE_URL] = db_url
-    migrate(Runtime(Settings(db=DbSettings.from_env(env), pii=PiiSettings(), auto_migrate=False)))
+    migrate(DbSource(DbSettings.from_env(env)))

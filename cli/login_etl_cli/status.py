@@ -14,15 +14,15 @@ The verdict rules are in docs/operations.md ("The verdict"); keep the two in ste
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from . import argtypes
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeFilterType, QueueAttributeNameType
 
 __all__ = [
     "AGE_LIMIT_S",
@@ -33,7 +33,6 @@ __all__ = [
     "judge",
     "read_database",
     "read_queue",
-    "register",
     "render",
     "sparkline",
     "to_json",
@@ -152,13 +151,16 @@ def read_database(
 
 
 # --- the queue -------------------------------------------------------------------------------------
-def _depth(sqs: Any, url: str, *extra: str) -> dict[str, str]:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", *extra]
-    attributes: dict[str, str] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return attributes
+def _depth(sqs: SQSClient, url: str, *extra: QueueAttributeFilterType) -> dict[QueueAttributeNameType, str]:
+    names: list[QueueAttributeFilterType] = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        *extra,
+    ]
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
 
 
-def _dlq_url(sqs: Any, redrive_policy: str | None) -> str | None:
+def _dlq_url(sqs: SQSClient, redrive_policy: str | None) -> str | None:
     if not redrive_policy:
         return None
     arn = str(json.loads(redrive_policy)["deadLetterTargetArn"])
@@ -191,7 +193,7 @@ def _oldest_age(cloudwatch: Any, queue_name: str, now: datetime) -> tuple[float 
     return float(latest["Maximum"]), None
 
 
-def read_queue(sqs: Any, cloudwatch: Any, url: str, now: datetime) -> QueueState:
+def read_queue(sqs: SQSClient, cloudwatch: Any, url: str, now: datetime) -> QueueState:
     """Depths from queue attributes (the DLQ found through the redrive policy); the age from CloudWatch."""
     attrs = _depth(sqs, url, "RedrivePolicy")
     dlq_url = _dlq_url(sqs, attrs.get("RedrivePolicy"))
@@ -338,69 +340,5 @@ def to_json(status: Status) -> dict[str, Any]:
     }
 
 
-# --- the command -----------------------------------------------------------------------------------
-def _days(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 366:
-        raise argparse.ArgumentTypeError("must be between 1 and 366")
-    return value
-
-
-def register(subs: Any, sub: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add ``status`` to the ``login-etl`` parser (``sub`` is main's subcommand factory)."""
-    parser = sub(
-        subs,
-        "status",
-        "an overview from the database (and the queue): keeping up, falling behind, or stuck",
-        "Per hour for the last 24 hours (or per day with --days N), from the database: rows\n"
-        "inserted, records rejected by reason, and the latest create_date. With --queue-url, the\n"
-        "queue's and its DLQ's depth and the age of the oldest message (a CloudWatch metric).\n"
-        "Ends with a one-line verdict (rules: docs/operations.md). Reads no PII column. Needs\n"
-        "DATABASE_URL (or DB_SECRET_ARN); no PII key.",
-        "examples:\n"
-        "  login-etl status\n"
-        "  login-etl status --days 7 --json\n"
-        "  login-etl status --queue-url $Q --endpoint-url http://localhost:4566",
-        func=command,
-    )
-    parser.add_argument(
-        "--days", type=_days, metavar="N", help="per day for the last N days (default: per hour, 24 h)"
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    argtypes.add_queue_options(
-        parser, required=False, queue_help="also read this queue, its DLQ and its oldest message age"
-    )
-
-
-def queue_reader(sqs: Any, cloudwatch: Any, url: str) -> Callable[[datetime], QueueState]:
+def queue_reader(sqs: SQSClient, cloudwatch: Any, url: str) -> Callable[[datetime], QueueState]:
     return lambda now: read_queue(sqs, cloudwatch, url, now)
-
-
-def command(args: Any) -> int:
-    from .errors import CliError
-    from .operator import db_runtime
-
-    if args.endpoint_url and not args.queue_url:
-        raise CliError("--endpoint-url goes with --queue-url")
-    reader = None
-    if args.queue_url:
-        import boto3
-
-        from .aws import sqs_client
-
-        sqs = sqs_client(endpoint_url=args.endpoint_url, region=args.region, queue_url=args.queue_url)
-        cloudwatch = boto3.client(
-            "cloudwatch", endpoint_url=args.endpoint_url, region_name=sqs.meta.region_name
-        )
-        reader = queue_reader(sqs, cloudwatch, args.queue_url)
-    runtime = db_runtime(with_keys=False)
-    try:
-        status = collect(runtime.store.query, days=args.days, queue_reader=reader)
-    finally:
-        runtime.store.close()
-    if args.json:
-        sys.stdout.write(json.dumps(to_json(status), indent=2) + "\n")
-    else:
-        encoding = (sys.stdout.encoding or "ascii").lower()
-        sys.stdout.write(render(status, ascii_only="utf" not in encoding))
-    return 0

@@ -31,7 +31,7 @@ from .errors import MalformedEventError, RecordRejectedError, RowRefusedError, T
 from .pii import KeyRing
 from .records import Login, parse_logins
 from .rejected import seal_body
-from .store import LoginRow, PgStore, RejectRow
+from .store import BatchSink, LoginRow, RejectRow
 from .types import BatchResponse, SQSRecord
 
 __all__ = ["BatchOutcome", "check_event", "process_batch"]
@@ -207,13 +207,13 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -> BatchOutcome:
+def process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: BatchSink) -> BatchOutcome:
     """Transform, write, and account for one batch. Raises only for bugs."""
     with _cyclic_gc_paused():
         return _process_batch(records, ring, store)
 
 
-def _process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: PgStore) -> BatchOutcome:
+def _process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: BatchSink) -> BatchOutcome:
     started = time.perf_counter()
     outcome = BatchOutcome(response={"batchItemFailures": []}, received=len(records))
     rejects: list[RejectRow] = []

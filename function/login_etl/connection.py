@@ -1,9 +1,9 @@
 """Opening a pg8000 connection the way a Lambda needs it: fast, bounded, and optionally TLS.
 
 We hand pg8000 a socket we made ourselves because pg8000 never sets ``TCP_NODELAY``: with Nagle's
-algorithm and the server's delayed ACK, every small write (BEGIN, a short INSERT) can stall about
-40 ms. We also bound the connect and every read with timeouts, so a dead database fails the batch
-quickly instead of eating the function's whole timeout.
+algorithm and the server's delayed ACK, every small write (BEGIN, a short INSERT) can stall until
+the delayed-ACK timer fires. We also bound the connect and every read with timeouts, so a dead
+database fails the batch quickly instead of eating the function's whole timeout.
 """
 
 from __future__ import annotations

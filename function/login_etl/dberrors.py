@@ -46,6 +46,7 @@ _PLAIN: Final = {
     "57P01": "the server is shutting down",
     "57P03": "the server is starting up or in recovery",
     "53300": "the server has too many connections",
+    "25006": "a read-only query tried to write (writes go through a transaction)",
 }
 #: pg8000 reports a server that answers "no" to the TLS request only by this fixed message of its
 #: own (no SQLSTATE: the server never gets that far), so this one case is matched by text.

@@ -68,8 +68,10 @@ def run(event: Any, runtime: Runtime) -> BatchResponse:
     except MalformedEventError as err:
         logger.error("malformed event", extra={"error": str(err)})
         raise
-    outcome = process_batch(records, runtime.keyring(), runtime.store)
+    outcome = process_batch(records, runtime.keys.keyring(), runtime.store)
     _publish(outcome)
+    for observe in runtime.on_outcome:
+        observe(outcome)
     if records and outcome.failed == len(records):
         raise TransientStoreError(f"all {len(records)} records failed: {outcome.error}")
     return outcome.response

@@ -1,7 +1,8 @@
 """Secrets Manager reads, through Powertools parameters with caching.
 
 Imported lazily and only when a ``*_SECRET_ARN`` is configured: Powertools parameters imports
-boto3, which costs about 100 ms of cold start that local and ``DATABASE_URL`` users never need.
+boto3, a large share of the cold start (``make bench``) that local and ``DATABASE_URL`` users
+never need.
 """
 
 from __future__ import annotations

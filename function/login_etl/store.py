@@ -20,17 +20,26 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from importlib import resources
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final, NamedTuple, Protocol, TypeVar
 
 import pg8000.native
 
 from .dberrors import classify
 from .errors import MigrationError, PrivilegeError, RowRefusedError, StoreError, TransientStoreError
 
-__all__ = ["LoginRow", "PgStore", "RejectRow", "WriteResult", "text_array"]
+__all__ = [
+    "BatchSink",
+    "LoginRow",
+    "PgStore",
+    "RejectRow",
+    "Store",
+    "Transaction",
+    "WriteResult",
+    "text_array",
+]
 
 _T = TypeVar("_T")
 _NULL: Final = "\\N"
@@ -149,6 +158,40 @@ def _copy_payload(rows: Sequence[LoginRow]) -> bytes:
     ).encode("utf-8")
 
 
+class Transaction(Protocol):
+    """The statements of one open transaction: what ``Store.transaction()`` yields."""
+
+    def run(self, sql: str, **params: Any) -> list[list[Any]]: ...
+
+
+class BatchSink(Protocol):
+    """What ``process_batch`` needs of a store: one idempotent write of a whole batch."""
+
+    def write_batch(
+        self, rows: Sequence[LoginRow], rejects: Sequence[RejectRow], on_refused: RefusalHandler
+    ) -> WriteResult: ...
+
+
+class Store(BatchSink, Protocol):
+    """What the handler and the operator commands need: the batch write, the schema, reads that
+    cannot write, and a transaction for the rare operator write (``rejects --replay``, roles)."""
+
+    def migrate(self) -> None: ...
+
+    def query(self, sql: str, **params: Any) -> list[list[Any]]: ...
+
+    def transaction(self) -> contextlib.AbstractContextManager[Transaction]: ...
+
+    def close(self) -> None: ...
+
+
+class _Statements:
+    """A ``Transaction`` over the store's one connection, counted like every other statement."""
+
+    def __init__(self, run: Callable[..., list[list[Any]]]) -> None:
+        self.run = run
+
+
 class PgStore:
     """One lazily opened connection, reused across invocations and replaced once on a network error.
 
@@ -195,7 +238,34 @@ class PgStore:
         except StoreError:
             self.close()
 
-    def _with_one_reconnect(self, work: Callable[[], _T]) -> _T:
+    @contextlib.contextmanager
+    def _transaction(
+        self, begin: str = "BEGIN", *, reconnect_at_begin: bool = False
+    ) -> Iterator[Transaction]:
+        """One transaction: COMMIT when the block ends, else ROLLBACK (or drop a dead connection).
+
+        ``reconnect_at_begin`` replaces a connection found dead at BEGIN, once: where a stale one
+        shows, and before the block has done anything.
+        """
+        for attempt in (1, 2):
+            try:
+                self._run(begin)
+                break
+            except TransientStoreError as exc:
+                self.close() if exc.network else self._rollback()
+                if attempt == 2 or not exc.network or not reconnect_at_begin:
+                    raise
+        try:
+            yield _Statements(self._run)
+            self._run("COMMIT")
+        except TransientStoreError as exc:
+            self.close() if exc.network else self._rollback()
+            raise
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _with_one_reconnect(self, work: Callable[[], _T], begin: str = "BEGIN") -> _T:
         """Run ``work`` in a transaction; on a dropped connection, reconnect and run it once more.
 
         A stale connection is normal for Lambda (the container was frozen while the server or a
@@ -204,18 +274,22 @@ class PgStore:
         """
         for attempt in (1, 2):
             try:
-                self._run("BEGIN")
-                result = work()
-                self._run("COMMIT")
-                return result
+                with self._transaction(begin):
+                    return work()
             except TransientStoreError as exc:
-                self.close() if exc.network else self._rollback()
                 if attempt == 2 or not exc.network:
                     raise
-            except BaseException:
-                self._rollback()
-                raise
         raise AssertionError("unreachable")
+
+    def transaction(self) -> contextlib.AbstractContextManager[Transaction]:
+        """A transaction for a caller's own statements, with ``write_batch``'s one reconnect.
+
+        The block is the caller's and may act outside the database (``rejects --replay`` sends to
+        SQS), so it is never run twice: the one reconnect happens at BEGIN, where a stale
+        connection shows, before the block starts. Inside the block, a dropped connection drops
+        the transaction (nothing of it is committed) and the error propagates.
+        """
+        return self._transaction(reconnect_at_begin=True)
 
     # --- schema --------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -341,5 +415,6 @@ class PgStore:
 
     # --- reads, for the CLI and tests ----------------------------------------------------------
     def query(self, sql: str, **params: Any) -> list[list[Any]]:
-        """Run one read-only statement outside the batch path (operator commands, tests)."""
-        return self._run(sql, **params)
+        """Run one statement in a READ ONLY transaction (operator commands): PostgreSQL refuses
+        any write, so a read can never change data by mistake. Writes go through ``transaction()``."""
+        return self._with_one_reconnect(lambda: self._run(sql, **params), begin="BEGIN READ ONLY")

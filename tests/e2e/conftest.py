@@ -3,7 +3,6 @@ PostgreSQL, and the ``login-etl`` console script run as a user runs it."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,8 +16,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 from login_etl import handler
-from login_etl_cli.aws import queue_depth
-from login_etl_cli.runner import queue_arn
+from login_etl_cli.aws import create_queue_with_dlq, queue_depth
 from support.pg import TestDB
 from support.proxy import FaultProxy, target_of
 
@@ -54,19 +52,13 @@ def make_queue(sqs: Any) -> QueueFactory:
     """``make_queue(visibility_s=, max_receive=, fifo=)``: never reuse or purge a queue."""
 
     def make(*, visibility_s: int = 30, max_receive: int = 5, fifo: bool = False) -> Queue:
-        name = f"e2e-{uuid.uuid4().hex[:12]}"
-        suffix = ".fifo" if fifo else ""
-        fifo_attrs = {"FifoQueue": "true"} if fifo else {}
-        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=fifo_attrs)["QueueUrl"]
-        redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": str(max_receive)}
-        url = sqs.create_queue(
-            QueueName=name + suffix,
-            Attributes={
-                **fifo_attrs,
-                "VisibilityTimeout": str(visibility_s),
-                "RedrivePolicy": json.dumps(redrive),
-            },
-        )["QueueUrl"]
+        url, dlq_url = create_queue_with_dlq(
+            sqs,
+            f"e2e-{uuid.uuid4().hex[:12]}",
+            visibility_timeout_s=visibility_s,
+            max_receive_count=max_receive,
+            fifo=fifo,
+        )
         return Queue(sqs, url, dlq_url)
 
     return make

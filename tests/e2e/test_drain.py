@@ -15,9 +15,9 @@ import pytest
 from conftest import exercise_bodies
 from login_etl import handler
 from login_etl_cli.aws import queue_depth
-from login_etl_cli.runner import DrainStats, drain, failed_ids
-from login_etl_cli.sender import send_bodies
+from login_etl_cli.runner import DrainStats, drain, drain_until_settled, failed_ids
 from login_etl_cli.synth import generate
+from support.ledger import send
 from support.pg import TestDB
 from support.proxy import FaultProxy
 
@@ -37,24 +37,11 @@ def body(i: int, **overrides: Any) -> str:
     return json.dumps(login)
 
 
-def send(queue: Queue, bodies: list[str]) -> list[str]:
-    result = send_bodies(queue.sqs, queue.url, bodies)
-    assert result.failures == []
-    return [result.message_ids[i] for i in range(len(bodies))]
-
-
-def drain_until_settled(queue: Queue, timeout_s: float = 30, **kwargs: Any) -> DrainStats:
-    """Drain again and again until nothing is visible or in flight (failures retry, then DLQ)."""
-    total = DrainStats()
-    deadline = time.monotonic() + timeout_s
-    while True:
-        part = drain(queue.sqs, queue.url, **kwargs)
-        for name in ("batches", "received", "succeeded", "failed", "deleted"):
-            setattr(total, name, getattr(total, name) + getattr(part, name))
-        if queue.depth() == 0:
-            return total
-        assert time.monotonic() < deadline, "the queue did not settle"
-        time.sleep(0.2)
+def settled(queue: Queue, timeout_s: float = 30) -> DrainStats:
+    """Drain until nothing is visible or in flight (failures retry, then DLQ); the summed stats."""
+    stats, done = drain_until_settled(queue.sqs, queue.url, timeout_s=timeout_s)
+    assert done, "the queue did not settle"
+    return stats
 
 
 def assert_accounting(db: TestDB, queue: Queue, sent: int) -> None:
@@ -67,7 +54,7 @@ def test_drain_of_the_exercise_data_inserts_99_rejects_1_and_empties_the_queue(
     lambda_env: TestDB, make_queue: QueueFactory
 ) -> None:
     queue = make_queue()
-    send(queue, exercise_bodies())
+    send(queue.sqs, queue.url, exercise_bodies())
 
     stats = drain(queue.sqs, queue.url, batch_size=10)
 
@@ -84,7 +71,7 @@ def test_batching_window_gathers_several_receives_into_one_invocation(
     lambda_env: TestDB, make_queue: QueueFactory
 ) -> None:
     queue = make_queue()
-    send(queue, [body(i) for i in range(45)])
+    send(queue.sqs, queue.url, [body(i) for i in range(45)])
     sizes: list[int] = []
 
     def spy(event: dict[str, Any], context: Any) -> Any:
@@ -101,7 +88,7 @@ def test_batching_window_gathers_several_receives_into_one_invocation(
 
 def test_the_handler_gets_the_exact_lambda_event_shape(lambda_env: TestDB, make_queue: QueueFactory) -> None:
     queue = make_queue()
-    [message_id] = send(queue, [body(1)])
+    [message_id] = send(queue.sqs, queue.url, [body(1)])
     seen: list[dict[str, Any]] = []
 
     def spy(event: dict[str, Any], context: Any) -> Any:
@@ -126,7 +113,7 @@ def test_only_successes_are_deleted_and_reported_failures_come_back(
     lambda_env: TestDB, make_queue: QueueFactory
 ) -> None:
     queue = make_queue(visibility_s=1, max_receive=5)
-    ids = send(queue, [body(i) for i in range(5)])
+    ids = send(queue.sqs, queue.url, [body(i) for i in range(5)])
     failing = {ids[1], ids[3]}
 
     def half_failing(event: dict[str, Any], context: Any) -> Any:
@@ -138,7 +125,7 @@ def test_only_successes_are_deleted_and_reported_failures_come_back(
     assert (first.succeeded, first.failed, first.deleted) == (3, 2, 3)
     assert queue.depth() == 2  # in flight until their visibility timeout
 
-    drain_until_settled(queue)  # the real handler this time
+    settled(queue)  # the real handler this time
     assert lambda_env.count("user_logins") == 5
     assert_accounting(lambda_env, queue, 5)
 
@@ -148,7 +135,7 @@ def test_db_outage_during_a_drain_is_redelivered_and_lands_after_the_db_returns(
 ) -> None:
     db, proxy = proxied_env
     queue = make_queue(visibility_s=1, max_receive=5)
-    send(queue, [body(i) for i in range(30)])
+    send(queue.sqs, queue.url, [body(i) for i in range(30)])
     proxy.down()
 
     during = drain(queue.sqs, queue.url)
@@ -158,7 +145,7 @@ def test_db_outage_during_a_drain_is_redelivered_and_lands_after_the_db_returns(
     assert db.count("user_logins") == 0
     proxy.up()
 
-    after = drain_until_settled(queue)
+    after = settled(queue)
 
     assert after.failed == 0
     assert db.count("user_logins") == 30
@@ -171,10 +158,10 @@ def test_with_the_db_down_for_good_messages_end_in_the_dlq_after_max_receive_cou
 ) -> None:
     db, proxy = proxied_env
     queue = make_queue(visibility_s=1, max_receive=2)
-    send(queue, [body(i) for i in range(12)])
+    send(queue.sqs, queue.url, [body(i) for i in range(12)])
     proxy.down()
 
-    stats = drain_until_settled(queue)
+    stats = settled(queue)
 
     assert stats.succeeded == 0
     assert stats.failed >= 12 * 2  # each message was tried maxReceiveCount times
@@ -186,7 +173,7 @@ def test_with_the_db_down_for_good_messages_end_in_the_dlq_after_max_receive_cou
 
 def test_a_raising_handler_fails_the_whole_batch(lambda_env: TestDB, make_queue: QueueFactory) -> None:
     queue = make_queue(visibility_s=30)
-    send(queue, [body(i) for i in range(4)])
+    send(queue.sqs, queue.url, [body(i) for i in range(4)])
 
     def broken(event: dict[str, Any], context: Any) -> Any:
         raise RuntimeError("boom")
@@ -221,7 +208,7 @@ def test_identical_bodies_sent_twice_are_two_rows_but_a_redelivered_message_is_o
 ) -> None:
     queue = make_queue(visibility_s=1)
     same = body(7)
-    ids = send(queue, [same, same, body(8)])
+    ids = send(queue.sqs, queue.url, [same, same, body(8)])
 
     def commit_then_lose_the_ack(event: dict[str, Any], context: Any) -> Any:
         # The function committed, then died before the mapping could delete: SQS redelivers.
@@ -230,7 +217,7 @@ def test_identical_bodies_sent_twice_are_two_rows_but_a_redelivered_message_is_o
 
     drain(queue.sqs, queue.url, handler=commit_then_lose_the_ack)
     assert lambda_env.count("user_logins") == 3
-    stats = drain_until_settled(queue)
+    stats = settled(queue)
 
     assert stats.succeeded == 3  # the redeliveries succeeded as duplicates
     assert lambda_env.count("user_logins") == 3
@@ -244,7 +231,7 @@ def test_fifo_queue_identical_bodies_are_two_messages_and_two_rows(
     lambda_env: TestDB, make_queue: QueueFactory
 ) -> None:
     queue = make_queue(fifo=True)
-    send(queue, [body(1), body(1), body(2)])
+    send(queue.sqs, queue.url, [body(1), body(1), body(2)])
 
     stats = drain(queue.sqs, queue.url)
 
@@ -283,7 +270,7 @@ def test_drain_exits_non_zero_when_a_record_failed(
 ) -> None:
     db, proxy = proxied_env
     queue = make_queue(visibility_s=30)
-    send(queue, [body(i) for i in range(3)])
+    send(queue.sqs, queue.url, [body(i) for i in range(3)])
     proxy.down()
     env = {**cli_env, "DATABASE_URL": proxied_url(db, proxy), "DB_CONNECT_TIMEOUT": "1"}
 
@@ -300,7 +287,7 @@ def test_sigterm_in_the_middle_of_a_drain_loses_nothing(
 ) -> None:
     queue = make_queue(visibility_s=30)
     total = 400
-    send(queue, [body(i) for i in range(total)])
+    send(queue.sqs, queue.url, [body(i) for i in range(total)])
     proc = subprocess.Popen(
         [LOGIN_ETL, "drain", "--queue-url", queue.url, "--endpoint-url", sqs_endpoint, "--forever", "-q"],
         env=cli_env,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from login_etl import handler
 from login_etl.errors import KeyRingError, RevealError
+from login_etl.sources import KeySource
 from login_etl_cli.context import LocalContext
-from login_etl_cli.operator import keyring_from_env
 from support.pg import TestDB
 
 
@@ -62,7 +62,7 @@ class KeySecrets:
         base.clear_caches()
         with self.monkeypatch.context() as env:
             env.setenv("PII_KEYS_SECRET_ARN", self.operator_arn)
-            return keyring_from_env().reveal(masked)
+            return KeySource.from_env().keyring().reveal(masked)
 
     def masks(self) -> dict[str, str]:
         return dict(self.db.query("SELECT user_id, masked_ip FROM user_logins"))

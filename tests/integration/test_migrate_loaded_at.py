@@ -15,7 +15,12 @@ def test_a_routine_migration_does_not_wait_for_an_open_batch(db: TestDB) -> None
     batch.run("BEGIN")
     batch.run("INSERT INTO user_logins (user_id, message_id) VALUES ('u', 'in-flight')")
     done = threading.Event()
-    worker = threading.Thread(target=lambda: (migrate(db), done.set()), daemon=True)
+
+    def migrate_then_say_so() -> None:
+        migrate(db)
+        done.set()
+
+    worker = threading.Thread(target=migrate_then_say_so, daemon=True)
     try:
         worker.start()
         finished = done.wait(timeout=20)

@@ -21,18 +21,18 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pg8000.exceptions
 import pytest
 from conftest import Invoke, LogCapture
-from login_etl import handler
-from login_etl.errors import PrivilegeError
-from login_etl_cli.main import main
-from login_etl_cli.roles import RUNTIME_GRANTS
-from support.pg import TestDB, connect
-from test_handler import (
+from integration.test_handler import (
     test_a_concurrent_writer_of_the_same_message_wins_the_race_without_a_second_row,
     test_exercise_batch_inserts_99_rows_and_rejects_the_malformed_one,
     test_redelivered_batch_adds_no_rows,
     test_rows_the_database_refuses_are_isolated_and_the_rest_inserted,
     valid_body,
 )
+from login_etl import handler
+from login_etl.errors import PrivilegeError
+from login_etl_cli.main import main
+from login_etl_cli.roles import RUNTIME_GRANTS
+from support.pg import TestDB, connect
 
 __all__ = [
     "test_a_concurrent_writer_of_the_same_message_wins_the_race_without_a_second_row",

@@ -83,7 +83,7 @@ def test_rotated_key_secret_is_picked_up_without_a_redeploy(
     handler.lambda_handler(sqs_event([login(1)]), _context())
 
     # The function's secret holds the active key only; the operator's holds every key.
-    rotated = {"active": "k2", "keys": {"k2": b64key()}}
+    rotated: dict[str, Any] = {"active": "k2", "keys": {"k2": b64key()}}
     client.put_secret_value(SecretId=key_arn, SecretString=json.dumps(rotated))
     handler.lambda_handler(sqs_event([login(2)]), _context())
 

@@ -19,7 +19,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,8 @@ class Tier:
     deploy_output: str = field(repr=False)
 
     def client(self, service: str) -> Any:
-        return boto3.client(
+        make: Callable[..., Any] = boto3.client  # the stubs type one client per literal service name
+        return make(
             service,
             endpoint_url=self.url,
             region_name="us-east-1",

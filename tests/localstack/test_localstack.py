@@ -75,7 +75,12 @@ def depth(tier: Tier, queue_url: str) -> int:
 def landed(tier: Tier) -> tuple[int, int, int, int]:
     """(rows, rejects, messages in the queue, messages in the DLQ)."""
     queues = (tier.outputs["QueueUrl"], tier.outputs["DeadLetterQueueUrl"])
-    return (tier.count("user_logins"), tier.count("user_logins_rejected"), *(depth(tier, q) for q in queues))
+    return (
+        tier.count("user_logins"),
+        tier.count("user_logins_rejected"),
+        depth(tier, queues[0]),
+        depth(tier, queues[1]),
+    )
 
 
 def send(tier: Tier, *source: str) -> None:

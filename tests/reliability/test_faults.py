@@ -24,8 +24,8 @@ import pytest
 from conftest import LogCapture
 from login_etl import handler
 from login_etl.store import PgStore
-from login_etl_cli.runner import DrainStats, drain
-from support.ledger import Ledger, in_queue, make_queues, send, settle, synthetic
+from login_etl_cli.runner import DrainStats, drain, drain_until_settled
+from support.ledger import Ledger, in_queue, make_queues, send, synthetic
 from support.pg import TestDB, connect
 from support.pgcluster import LocalCluster, pgserver_bin
 from support.proxy import FaultProxy, target_of
@@ -70,11 +70,16 @@ class Rig:
         self.bodies += bodies
         self.sent += send(self.sqs, self.queue_url, bodies)
 
-    def drain_settled(self, call: Callable[..., Any] | None = None, *, timeout_s: float = 60) -> int:
-        def once() -> None:
-            self.stats.append(drain(self.sqs, self.queue_url, batch_size=10, handler=call))
-
-        return settle(once, self.sqs, self.queue_url, timeout_s=timeout_s)
+    def drain_settled(self, call: Callable[..., Any] | None = None, *, timeout_s: float = 60) -> None:
+        _, settled = drain_until_settled(
+            self.sqs,
+            self.queue_url,
+            timeout_s=timeout_s,
+            handler=call,
+            on_drain=self.stats.append,
+            pause_s=0.5,
+        )
+        assert settled, f"the queue did not settle within {timeout_s} s"
 
     def ledger(self) -> Ledger:
         return Ledger.read(self.db.query, self.sqs, self.queue_url, self.dlq_url, self.sent)
@@ -240,7 +245,10 @@ def test_postgres_restarted_mid_drain_loses_nothing(
 
         stats: list[DrainStats] = []
         faulty = FaultyHandler({4: restart})
-        settle(lambda: stats.append(drain(sqs, queue_url, handler=faulty)), sqs, queue_url, timeout_s=90)
+        _, settled = drain_until_settled(
+            sqs, queue_url, timeout_s=90, handler=faulty, on_drain=stats.append, pause_s=0.5
+        )
+        assert settled, "the queue did not settle within 90 s"
 
         forget_connection(db)
         [[started_after]] = db.query("SELECT pg_postmaster_start_time()")

@@ -227,7 +227,7 @@ def test_a_record_whose_handling_raises_is_its_own_reject(
 ) -> None:
     """A bug on one record's path (here: masking raises for one value, both in the batch's masking
     call and alone, where the batch falls back to after such a failure) rejects that record only."""
-    ring = handler.get_runtime().keyring()
+    ring = handler.get_runtime().keys.keyring()
     real_mask = type(ring).mask
     real_mask_many = type(ring).mask_many
 

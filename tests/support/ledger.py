@@ -7,49 +7,30 @@ all three (and the queue itself, and the staging table) and ``assert_exact`` che
 
 from __future__ import annotations
 
-import json
-import random
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from login_etl_cli.aws import create_queue_with_dlq
+from login_etl_cli.sender import send_bodies
+from login_etl_cli.synth import generate
 
 # --- queues -----------------------------------------------------------------------------------
 
 
 def make_queues(sqs: Any, *, visibility_s: int = 2, max_receive: int = 5) -> tuple[str, str]:
     """A fresh queue with a redrive policy to a fresh DLQ; returns ``(queue_url, dlq_url)``."""
-    name = "rel-" + uuid.uuid4().hex[:10]
-    dlq_url = sqs.create_queue(QueueName=name + "-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue_url = sqs.create_queue(
-        QueueName=name,
-        Attributes={
-            "VisibilityTimeout": str(visibility_s),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}
-            ),
-        },
-    )["QueueUrl"]
-    return queue_url, dlq_url
+    return create_queue_with_dlq(
+        sqs, "rel-" + uuid.uuid4().hex[:10], visibility_timeout_s=visibility_s, max_receive_count=max_receive
+    )
 
 
 def send(sqs: Any, queue_url: str, bodies: Sequence[str]) -> list[str]:
-    """Send ``bodies`` 10 per call; return the MessageIds SQS assigned, in order."""
-    ids: list[str] = []
-    for start in range(0, len(bodies), 10):
-        chunk = bodies[start : start + 10]
-        out = sqs.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
-        )
-        assert not out.get("Failed"), out.get("Failed")
-        by_entry = {int(e["Id"]): e["MessageId"] for e in out["Successful"]}
-        ids.extend(by_entry[i] for i in range(len(chunk)))
-    return ids
+    """Send every body (the CLI's sender); return the MessageIds SQS assigned, in order."""
+    result = send_bodies(sqs, queue_url, list(bodies))
+    assert result.failures == [], result.failures
+    return [result.message_ids[i] for i in range(len(bodies))]
 
 
 def in_queue(sqs: Any, queue_url: str) -> int:
@@ -63,26 +44,6 @@ def in_queue(sqs: Any, queue_url: str) -> int:
         ],
     )["Attributes"]
     return sum(int(v) for v in attrs.values())
-
-
-def settle(
-    run_once: Callable[[], Any], sqs: Any, queue_url: str, *, timeout_s: float = 60.0, pause_s: float = 0.5
-) -> int:
-    """Call ``run_once`` (one ``drain(until_empty=True)``) until the queue holds nothing.
-
-    Failed messages are invisible until their visibility timeout expires, so one drain that finds
-    the queue "empty" is not the end. Bounded in time; returns how many drains it took.
-    """
-    deadline = time.monotonic() + timeout_s
-    rounds = 0
-    while True:
-        run_once()
-        rounds += 1
-        if in_queue(sqs, queue_url) == 0:
-            return rounds
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the queue did not settle within {timeout_s} s ({rounds} drains)")
-        time.sleep(pause_s)
 
 
 def dlq_ids(sqs: Any, dlq_url: str) -> list[str]:
@@ -111,47 +72,11 @@ def dlq_ids(sqs: Any, dlq_url: str) -> list[str]:
 # --- synthetic data ---------------------------------------------------------------------------
 
 
-def valid_body(i: int, rng: random.Random | None = None) -> str:
-    """A valid login whose ip and device_id are unique to ``i`` (so the PII guard can find them)."""
-    r = rng or random.Random(i)
-    return json.dumps(
-        {
-            "user_id": f"u-{i:07d}-{uuid.UUID(int=r.getrandbits(128))}",
-            "app_version": r.choice(["2.3.0", "0.96", "v1.2.3", "4", "3.7.12-beta"]),
-            "device_type": r.choice(["android", "ios", "web"]),
-            "ip": f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
-            if i % 5
-            else f"2001:db8::{i >> 16:x}:{i & 0xFFFF:x}:{r.randrange(1, 65535):x}",
-            "locale": r.choice(["RU", "PH", None, "US", ""]),
-            "device_id": f"{r.randrange(100, 999)}-{r.randrange(10, 99)}-{i:07d}",
-        }
-    )
-
-
-_INVALID = (
-    lambda i: "not json {" + str(i),
-    lambda i: json.dumps([i, "array"]),
-    lambda i: json.dumps({"user_id": f"u{i}", "device_type": "ios"}),  # missing fields
-    lambda i: valid_body(i).replace('"app_version": "', '"app_version": "x'),
-    lambda i: json.dumps({**json.loads(valid_body(i)), "ip": f"300.1.1.{i % 250}"}),
-    lambda i: json.dumps({**json.loads(valid_body(i)), "user_id": 12345}),
-    lambda i: json.dumps({**json.loads(valid_body(i)), "device_type": "x" * 40}),
-    lambda i: json.dumps({**json.loads(valid_body(i)), "user_id": f"nul\u0000{i}"}),  # bad_type
-)
-
-
 def synthetic(n: int, *, invalid_ratio: float = 0.1, seed: int = 0) -> tuple[list[str], int]:
-    """``n`` bodies, ``invalid_ratio`` of them bad in assorted ways; returns (bodies, n_invalid)."""
-    rng = random.Random(seed)
-    bodies: list[str] = []
-    invalid = 0
-    for i in range(n):
-        if rng.random() < invalid_ratio:
-            bodies.append(_INVALID[invalid % len(_INVALID)](i))
-            invalid += 1
-        else:
-            bodies.append(valid_body(i, rng))
-    return bodies, invalid
+    """``n`` bodies from the CLI's generator (``login-etl send --synthetic``), ``invalid_ratio`` of
+    them bad, every reject reason in turn; returns ``(bodies, how many are invalid)``."""
+    made = generate(n, seed=seed, invalid_ratio=invalid_ratio)
+    return made.bodies, sum(made.rejected.values())
 
 
 # --- the ledger -------------------------------------------------------------------------------

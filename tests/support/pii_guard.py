@@ -294,7 +294,7 @@ def arm(monkeypatch: pytest.MonkeyPatch, node: pytest.Item) -> Iterator[PiiGuard
     try:
         yield guard
     finally:
-        handler.logger.removeHandler(captured)
+        logging.getLogger(handler.logger.name).removeHandler(captured)
     guard.check_text("handler log lines", "\n".join(captured.lines))
     guard.check_text("package exception messages", "\n".join(messages))
     for when, key, content in getattr(node, "_report_sections", []):

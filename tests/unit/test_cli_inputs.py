@@ -24,8 +24,9 @@ import pytest
 from conftest import new_key_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from login_etl_cli import argtypes, status
+from login_etl_cli import argtypes
 from login_etl_cli import main as cli
+from login_etl_cli.commands import migrate as migrate_command
 
 LOGIN_ETL = str(Path(sys.executable).with_name("login-etl"))
 PASSWORD = "pw-never-echoed-5f3a"
@@ -68,7 +69,7 @@ BAD: dict[Callable[[str], Any], list[str]] = {
     argtypes.region: ["", "us east 1", "-us-east-1", "x" * 64, "us-east-1\n", "eu_west_1"],
     argtypes.reason: ["", "bad-ip", "BAD_IP", "bad ip", "valid"],
     argtypes.role_name: ["", "Admin", "1role", "role-name", "x" * 64, "role;drop"],
-    status._days: ["", "0", "367", "-1", "week", "9" * 5000],
+    argtypes.days: ["", "0", "367", "-1", "week", "9" * 5000],
 }
 # Options whose value is free-form by nature, checked where it is used (the post-parse table).
 FREE_FORM = {"--file", "--show"}  # a path; a message id (any text is a valid lookup)
@@ -280,7 +281,7 @@ def test_an_unexpected_exception_is_one_line_and_debug_shows_the_traceback(
     def boom(_args: Any) -> int:
         raise OverflowError(f"value {PASSWORD} too large")
 
-    monkeypatch.setattr(cli, "_cmd_migrate", boom)
+    monkeypatch.setattr(migrate_command, "run", boom)
     assert cli.main(["migrate"]) == 1
     err = capsys.readouterr().err
     assert err == (

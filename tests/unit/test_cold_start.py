@@ -30,7 +30,7 @@ runtime = login_etl.handler.get_runtime()
 error = None
 if sys.argv[1] == "keyring":
     try:
-        runtime.keyring()
+        runtime.keys.keyring()
     except Exception as exc:  # the point is what got imported on the way
         error = type(exc).__name__
 print(json.dumps({"boto3": "boto3" in sys.modules,

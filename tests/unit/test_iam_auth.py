@@ -6,10 +6,10 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from login_etl.config import DbSettings, PiiSettings, Settings
+from login_etl.config import DbSettings
 from login_etl.errors import ConfigError
-from login_etl.runtime import Runtime
-from test_template import TEMPLATE, parse, sam_transform
+from login_etl.sources import DbSource
+from unit.test_template import TEMPLATE, parse, sam_transform
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_password_is_replaced_by_a_token_signed_for_that_host_port_and_user(aws_env: None) -> None:
     url = "postgresql://login_etl_runtime:static-password@proxy.example.internal:5432/logins"
     db = DbSettings(url=url, sslmode="verify-full", iam_auth=True)
-    params = Runtime(Settings(db=db, pii=PiiSettings()))._conn_params()
+    params = DbSource(db).conn_params()
 
     assert params.password is not None and "static-password" not in params.password
     token = urlsplit("https://" + params.password)
@@ -38,7 +38,7 @@ def test_the_password_is_replaced_by_a_token_signed_for_that_host_port_and_user(
 
 def test_without_iam_auth_the_password_is_the_secrets() -> None:
     url = "postgresql://u:static-password@db.example.internal:5432/logins"
-    params = Runtime(Settings(db=DbSettings(url=url), pii=PiiSettings()))._conn_params()
+    params = DbSource(DbSettings(url=url)).conn_params()
     assert params.password == "static-password"
 
 

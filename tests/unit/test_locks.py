@@ -12,6 +12,7 @@ import importlib.metadata
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.markers import default_environment
@@ -23,7 +24,8 @@ FUNCTION_IN = ROOT / "function" / "requirements.in"
 FUNCTION_LOCK = ROOT / "function" / "requirements.txt"
 DEV_LOCK = ROOT / "requirements-dev.lock"
 #: What the Lambda runs: python3.12 on Linux x86_64 (template.yaml).
-LAMBDA_ENV = default_environment() | {
+LAMBDA_ENV: dict[str, Any] = {
+    **default_environment(),
     "python_version": "3.12",
     "python_full_version": "3.12.0",
     "sys_platform": "linux",
@@ -64,7 +66,7 @@ def test_the_function_lock_pins_its_inputs_and_the_pyproject_ranges() -> None:
     for req in requirements(FUNCTION_IN):
         assert locked[canonicalize_name(req.name)][0] in req.specifier, req
     runtime = pyproject()["project"]["dependencies"]  # type: ignore[index]
-    for line in runtime:  # type: ignore[attr-defined]
+    for line in runtime:
         req = Requirement(line)
         assert locked[canonicalize_name(req.name)][0] in req.specifier, req
 

@@ -130,7 +130,7 @@ def resources_of(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 def the(cfn: dict[str, Any], kind: str) -> dict[str, Any]:
     found = list(resources_of(cfn, kind).values())
     assert len(found) == 1, f"expected one {kind}, found {len(found)}"
-    return found[0]["Properties"]  # type: ignore[no-any-return]
+    return found[0]["Properties"]
 
 
 def branches(value: Any) -> Iterator[Any]:
@@ -163,7 +163,7 @@ def iam_statements(cfn: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def function_env(cfn: dict[str, Any]) -> dict[str, Any]:
-    return cfn["Resources"][FUNCTION_ID]["Properties"]["Environment"]["Variables"]  # type: ignore[no-any-return]
+    return cfn["Resources"][FUNCTION_ID]["Properties"]["Environment"]["Variables"]
 
 
 def event_source_mapping(cfn: dict[str, Any]) -> dict[str, Any]:

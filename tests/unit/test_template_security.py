@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import pytest
-from test_template import TEMPLATE, as_list, branches, iam_statements, parse, sam_transform
+from unit.test_template import TEMPLATE, as_list, branches, iam_statements, parse, sam_transform
 
 GOOD_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:login-etl/pii-keys-AbC123"
 GOOD_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
