@@ -32,8 +32,9 @@ from support.pgcluster import LocalCluster, free_port, pgserver_bin
 REPO = Path(__file__).resolve().parents[2]
 STACK = "login-etl"  # samconfig.toml [localstack] stack_name
 
-# Only `make test-localstack` prepares what this tier needs (the SAM CLI venv, its emulator).
-collect_ignore = [] if os.environ.get("LOGIN_ETL_LOCALSTACK_TIER") == "1" else ["test_localstack.py"]
+# Only `make test-localstack` prepares what this tier needs (the SAM CLI venv, its emulator), so
+# the plain pytest run of `make test` leaves every file of the tier to it.
+collect_ignore_glob = [] if os.environ.get("LOGIN_ETL_LOCALSTACK_TIER") == "1" else ["test_*.py"]
 
 
 def _host_module() -> Any:
