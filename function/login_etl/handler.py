@@ -7,6 +7,8 @@ instead of an opaque init failure, and so importing this module stays cheap.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -83,32 +85,33 @@ def run(event: Any, runtime: Runtime) -> BatchResponse:
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
     """SQS batch in, ``{"batchItemFailures": [...]}`` out."""
-    try:
-        runtime = get_runtime()
-    except ConfigError as err:
-        # A bad deploy: one clear line (never a value), then fail the batch so nothing is lost.
-        logger.error("configuration error", extra={"error": str(err)})
-        raise
-    except PrivilegeError as err:
-        _log_deploy_error(err)
-        raise
-    except StoreError as err:
-        # The first-batch migration could not reach the database: the whole batch is retried.
-        logger.error("startup failed", extra={"error": str(err)})
-        raise
-    try:
+    with _deploy_errors_logged():
+        try:
+            runtime = get_runtime()
+        except PrivilegeError:
+            raise
+        except StoreError as err:
+            # The first-batch migration could not reach the database: the whole batch is retried.
+            logger.error("startup failed", extra={"error": str(err)})
+            raise
         return run(event, runtime)
+
+
+@contextlib.contextmanager
+def _deploy_errors_logged() -> Iterator[None]:
+    """A bad deploy fails the whole batch after one clear line (never a value), at startup or per
+    batch (the key secret is read per batch, cached, so a bad rotation surfaces there).
+
+    - ``configuration error``: a setting or the key secret is wrong.
+    - ``deploy error``: the database role lacks a grant. Nothing is half-written; the Errors
+      alarm fires at the first batch; the messages wait in the queue, then in the DLQ, for a
+      redrive once the grant is fixed. Never a march of rows to the rejects.
+    """
+    try:
+        yield
     except ConfigError as err:
-        # The key secret is read per batch (cached): a bad rotation surfaces here.
         logger.error("configuration error", extra={"error": str(err)})
         raise
     except PrivilegeError as err:
-        _log_deploy_error(err)
+        logger.error("deploy error", extra={"error": str(err)})
         raise
-
-
-def _log_deploy_error(err: PrivilegeError) -> None:
-    """The database role lacks a grant: one line naming the fix, and the whole batch fails (nothing
-    is half-written). The Errors alarm fires at the first batch; the messages wait in the queue,
-    then in the DLQ, for a redrive once the grant is fixed. Never a march of rows to the rejects."""
-    logger.error("deploy error", extra={"error": str(err)})
