@@ -6,23 +6,14 @@ from __future__ import annotations
 import random
 
 import pytest
-from Crypto.Cipher import AES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from login_etl.pii import KeyRing, b64url, b64url_many
 from login_etl.siv import SivCipher
+from unit.test_siv import reference
 
 KEY_SIZES = (32, 48, 64)
 ADS = ((b"ip",), (b"device_id",), (), (b"a", b"bc"))
-
-
-def reference(key: bytes, plaintext: bytes, *associated_data: bytes) -> bytes:
-    """pycryptodome's SIV, rearranged into our tag || ciphertext form."""
-    cipher = AES.new(key, AES.MODE_SIV)
-    for component in associated_data:
-        cipher.update(component)
-    ciphertext, tag = cipher.encrypt_and_digest(plaintext)
-    return bytes(tag + ciphertext)
 
 
 # Lengths that cross every branch: empty, short (one block), exactly one/two/three blocks, and
