@@ -9,9 +9,10 @@ and "2.00" both give 2000000 (parts are numbers, not strings).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["InvalidVersionError", "encode_app_version"]
+__all__ = ["InvalidVersionError", "encode_app_version", "known_app_versions"]
 
 # [0-9] rather than \d: \d also matches non-ASCII digits such as "٣", which int() would accept.
 _VERSION: Final = re.compile(
@@ -43,3 +44,11 @@ def encode_app_version(text: str) -> int:
     if len(_cache) < _CACHE_LIMIT:
         _cache[text] = value
     return value
+
+
+def known_app_versions(texts: Iterable[str]) -> list[int | None]:
+    """Each text's code from the memo alone (one C-level ``dict.get`` a text, no Python frame), or
+    None where it is not memoised yet: the caller sends those through ``encode_app_version``,
+    which decides whether they are valid and memoises them. A batch of a fleet's few versions
+    then costs a lookup a record."""
+    return list(map(_cache.get, texts))
