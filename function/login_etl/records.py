@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from itertools import repeat
-from operator import contains
-from typing import Any, Final, NamedTuple, NoReturn, TypeGuard
+from operator import contains, itemgetter
+from typing import Any, Final, NamedTuple, NoReturn, TypeGuard, cast
 
 from .constants import (
     MAX_DEVICE_ID_BYTES,
@@ -243,7 +243,22 @@ def _joinable(body: object) -> TypeGuard[str]:
     return isinstance(body, str) and body[:1] == "{" and "[" not in body
 
 
-def _parse_joined(bodies: list[str]) -> list[Any] | None:
+# The first character of a string (IndexError for an empty one).
+_FIRST: Final = itemgetter(0)
+
+
+def _all_joinable(bodies: Sequence[object]) -> TypeGuard[Sequence[str]]:
+    """``all(map(_joinable, bodies))`` in a few C calls (the usual batch: a third of the cost of
+    calling ``_joinable`` a body): ``str.join`` refuses anything but strings, and an empty body
+    has no first character."""
+    texts = cast("Sequence[str]", bodies)  # checked here: join raises TypeError otherwise
+    try:
+        return "[" not in "".join(texts) and set(map(_FIRST, texts)) == {"{"}
+    except (TypeError, IndexError):
+        return False
+
+
+def _parse_joined(bodies: Sequence[str]) -> list[Any] | None:
     """Every body's value from one ``json.loads`` call, or None when that cannot be trusted.
 
     Exactly ``json.loads(body)`` per body, when it returns a list: every separator is outside
@@ -402,7 +417,7 @@ def parse_logins(bodies: Sequence[object]) -> list[Login | Exception]:
     (``_logins_of``); the others, and all of them when the joined parse fails, go through
     ``parse_login`` one by one. The result is the same either way.
     """
-    joined = [body for body in bodies if _joinable(body)]
+    joined = bodies if _all_joinable(bodies) else [body for body in bodies if _joinable(body)]
     values = _parse_joined(joined) if joined else None
     if values is None:
         return [_login_of_body(body) for body in bodies]

@@ -26,7 +26,16 @@ from login_etl.constants import (
     MAX_USER_ID_CHARS,
 )
 from login_etl.errors import RecordRejectedError
-from login_etl.records import _CHUNK, Login, parse_login, parse_logins, validate
+from login_etl.records import (
+    _CHUNK,
+    Login,
+    _all_joinable,
+    _joinable,
+    parse_login,
+    parse_logins,
+    validate,
+)
+from unit.test_parse_logins import VALID, items
 
 FIELDS = ("user_id", "device_type", "ip", "device_id", "app_version", "locale")
 MISSING = object()  # a field left out of the body
@@ -276,3 +285,9 @@ def test_a_bad_record_costs_only_its_chunk(place: int, field: str, value: Any, s
     chunk_size = min(_CHUNK, len(batch) - chunk_start)
     assert calls[0] == (chunk_size if slow_records == "chunk" else 1)
     assert [outcome(result) for result in results] == [alone(body) for body in batch]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(items, st.just(VALID), st.just("{}")), min_size=1, max_size=8))
+def test_the_batch_wide_joinable_check_is_the_per_body_one(batch: list[object]) -> None:
+    assert _all_joinable(batch) == all(map(_joinable, batch))
