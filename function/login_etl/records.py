@@ -293,6 +293,9 @@ def _login_of_body(body: object) -> Login | Exception:
 # How many decoded bodies ``_fast_chunk`` checks at once: big enough that its few dozen C calls a
 # chunk cost nothing a record, small enough that one bad record sends few neighbours the slow way.
 _CHUNK: Final = 512
+# ``_fast_chunk`` costs about 4 µs a chunk whatever its size, and saves about 0.4 µs a record:
+# a batch smaller than this (SQS's default batch is 10) is faster record by record.
+_FAST_MIN: Final = 16
 _LOCALE_TYPES: Final = frozenset({str, type(None)})
 
 
@@ -399,11 +402,17 @@ def _encodes(text: str) -> bool:
 def _logins_of(objs: list[Any]) -> list[Login | Exception]:
     """``_login_of`` of every decoded body, a chunk at a time through ``_fast_chunk``; a chunk it
     refuses is validated record by record, so a bad record costs its chunk the slow path and gets
-    exactly the reason ``validate`` gives it."""
+    exactly the reason ``validate`` gives it. Should the fast path ever raise (a bug), its chunk
+    goes the slow way too, where each record's error is its own."""
+    if len(objs) < _FAST_MIN:
+        return list(map(_login_of, objs))
     results: list[Login | Exception] = []
     for start in range(0, len(objs), _CHUNK):
         chunk = objs[start : start + _CHUNK]
-        fast = _fast_chunk(chunk)
+        try:
+            fast = _fast_chunk(chunk)
+        except Exception:  # noqa: BLE001 - never worse than the per-record path
+            fast = None
         results += map(_login_of, chunk) if fast is None else fast
     return results
 
