@@ -22,8 +22,7 @@ from typing import Any, Final
 import pytest
 from conftest import new_key_spec
 from login_etl.constants import Reason
-from support.batch_summary import Emitted, RealOutput, capture, query_fields, unknown_fields
-from support.pg import TestDB
+from support.batch_summary import Emitted, RealOutput, query_fields, real_run, unknown_fields
 from unit.test_template import FUNCTION_ID, TEMPLATE, parse, sam_transform
 
 DASHBOARD_ID: Final = "Dashboard"
@@ -77,13 +76,9 @@ def cfn() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def real_output(cfn: dict[str, Any], pg_server_url: str) -> Iterator[RealOutput]:
     """One real run for the whole module (the planted-mistake tests reuse it)."""
-    db = TestDB(pg_server_url)
-    try:
-        yield capture(
-            cfn["Resources"][FUNCTION_ID]["Properties"]["Environment"]["Variables"], db, new_key_spec()
-        )
-    finally:
-        db.drop()
+    env = cfn["Resources"][FUNCTION_ID]["Properties"]["Environment"]["Variables"]
+    with real_run(env, pg_server_url, new_key_spec()) as real:
+        yield real
 
 
 # --- reading the dashboard ---------------------------------------------------------------------

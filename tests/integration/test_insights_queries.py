@@ -13,12 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pytest
 from conftest import new_key_spec
-from support.batch_summary import RealOutput, capture, unknown_fields
-from support.pg import TestDB
+from support.batch_summary import RealOutput, real_run, unknown_fields
 from unit.test_template import FUNCTION_ID, TEMPLATE, parse, sam_transform
 
 REPO: Final = Path(__file__).resolve().parents[2]
@@ -53,14 +52,9 @@ QUERIES: Final = documented_queries()
 
 @pytest.fixture(scope="module")
 def real_output(pg_server_url: str) -> Iterator[RealOutput]:
-    cfn: dict[str, Any] = sam_transform(parse(TEMPLATE.read_text()))
-    db = TestDB(pg_server_url)
-    try:
-        yield capture(
-            cfn["Resources"][FUNCTION_ID]["Properties"]["Environment"]["Variables"], db, new_key_spec()
-        )
-    finally:
-        db.drop()
+    env = sam_transform(parse(TEMPLATE.read_text()))["Resources"][FUNCTION_ID]["Properties"]["Environment"]
+    with real_run(env["Variables"], pg_server_url, new_key_spec()) as real:
+        yield real
 
 
 def test_the_queries_are_found_where_an_operator_meets_them() -> None:

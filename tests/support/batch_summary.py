@@ -15,6 +15,7 @@ not against a list written next to them:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -147,6 +148,16 @@ def _run_handler(
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+@contextlib.contextmanager
+def real_run(template_env: dict[str, Any], server_url: str, key_spec: str) -> Iterator[RealOutput]:
+    """``capture`` in a throwaway database of the test server, dropped after."""
+    db = TestDB(server_url)
+    try:
+        yield capture(template_env, db, key_spec)
+    finally:
+        db.drop()
 
 
 def capture(template_env: dict[str, Any], db: TestDB, key_spec: str) -> RealOutput:
