@@ -18,6 +18,7 @@ from login_etl.errors import ConfigError, StoreError
 from .commands import COMMANDS
 from .commands._common import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED
 from .errors import CliError
+from .parser import QuietParser
 
 __all__ = ["build_parser", "main"]
 
@@ -51,7 +52,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = QuietParser(
         prog="login-etl",
         description=_DESCRIPTION,
         epilog=_EPILOG,
