@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -65,8 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``scheme://user:password@`` (or ``user@``) in a URL a library quotes: botocore names the
+#: endpoint it could not reach, and an endpoint may carry credentials.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s\"']*@")
+
+
 def _error(message: str, code: int) -> int:
-    sys.stderr.write(f"error: {message}\n")
+    """One ``error:`` line; any URL in it loses its credentials, whoever wrote the message."""
+    shown = _URL_CREDENTIALS.sub(r"\g<scheme>***@", message)
+    sys.stderr.write(f"error: {shown}\n")
     return code
 
 
