@@ -70,7 +70,15 @@ def run(event: Any, runtime: Runtime) -> BatchResponse:
     except MalformedEventError as err:
         logger.error("malformed event", extra={"error": str(err)})
         raise
-    outcome = process_batch(records, runtime.keys.keyring(), runtime.store)
+    try:
+        outcome = process_batch(records, runtime.keys.keyring(), runtime.store)
+    except PrivilegeError:
+        raise  # a "deploy error" line, from _deploy_errors_logged
+    except StoreError as err:
+        # Transient failures come back as failed records; this is what no retry fixes (no such
+        # database, a schema nobody migrated with AUTO_MIGRATE off): one line for the runbook.
+        logger.error("database error", extra={"error": str(err)})
+        raise
     _publish(outcome)
     for observe in runtime.on_outcome:
         observe(outcome)
