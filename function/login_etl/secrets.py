@@ -87,17 +87,26 @@ def rds_conn_params(secret: Any) -> ConnParams:
     missing = [k for k in ("username", "password", "host") if not secret.get(k)]
     if missing:
         raise ConfigError(f"the database secret lacks {', '.join(missing)}")
-    try:
-        port = int(secret.get("port") or 5432)
-    except (TypeError, ValueError):
-        raise ConfigError("the database secret's port is not a number") from None
     return ConnParams(
         user=str(secret["username"]),
         password=str(secret["password"]),
         host=str(secret["host"]),
-        port=port,
+        port=_port(secret.get("port")),
         database=str(secret.get("dbname") or "postgres"),
     )
+
+
+def _port(raw: object) -> int:
+    """The secret's port, checked when read: a whole number 1-65535 (JSON number or digits);
+    absent, null or empty means 5432. ``int()`` alone took ``true`` as 1 and 5432.9 as 5432, and
+    let 99999 fail later inside the socket call as an "unexpected database error"."""
+    if raw is None or raw == "":
+        return 5432
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 5:
+        raw = int(raw)
+    if type(raw) is int and 0 < raw < 65536:
+        return raw
+    raise ConfigError("the database secret's port is not a number from 1 to 65535")
 
 
 def iam_auth_token(params: ConnParams) -> str:
