@@ -20,11 +20,12 @@ from __future__ import annotations
 import gc
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Final
+from itertools import repeat
+from typing import Any, Final, cast
 
 from .constants import AD_DEVICE_ID, AD_IP, MAX_MESSAGE_ID_CHARS, MAX_SENT_TIMESTAMP_MS, Reason
 from .errors import MalformedEventError, RecordRejectedError, RowRefusedError, TransientStoreError
@@ -83,6 +84,8 @@ def check_event(event: object) -> list[SQSRecord]:
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
         raise MalformedEventError("the event is not an SQS event: it has no Records list")
     records: list[SQSRecord] = event["Records"]
+    if _ids_usable(records):
+        return records
     for position, record in enumerate(records):
         if not isinstance(record, dict):
             raise MalformedEventError(f"record {position} is not an object")
@@ -95,6 +98,24 @@ def check_event(event: object) -> list[SQSRecord]:
         ):
             raise MalformedEventError(f"record {position} has no usable messageId")
     return records
+
+
+def _ids_usable(records: list[Any]) -> bool:
+    """The check of ``check_event`` for the whole batch at once, in C calls: ``dict.get`` refuses
+    anything that is not a dict, ``str.join`` anything that is not a string, and the joined text
+    is ASCII and printable exactly when every id is. False sends the batch through the loop that
+    names the first bad record."""
+    try:
+        ids: list[str] = list(map(dict.get, records, repeat("messageId")))  # type: ignore[arg-type]
+        joined = "".join(ids)
+    except TypeError:
+        return False
+    return not ids or (
+        min(map(len, ids)) > 0
+        and max(map(len, ids)) <= MAX_MESSAGE_ID_CHARS
+        and joined.isascii()
+        and joined.isprintable()
+    )
 
 
 class _Days:
@@ -140,6 +161,35 @@ def _sent_ms(record: SQSRecord) -> int | None:
     )
 
 
+def _one_day(records: Sequence[SQSRecord]) -> str | None:
+    """The ``create_date`` of every record when all carry a usable SentTimestamp of one UTC day,
+    else None (the caller dates record by record).
+
+    A batch is seconds of one queue, so this is the usual case, and it is decided in C calls:
+    timestamps of one width compare as text as they do as numbers, so the smallest and the
+    largest bound the rest, and if those two share a day, so does every one between.
+    """
+    try:
+        plain = cast(Sequence[dict[str, Any]], records)
+        attributes: list[dict[str, Any]] = list(map(dict.get, plain, repeat("attributes")))  # type: ignore[arg-type]
+        sent: list[str] = list(map(dict.get, attributes, repeat("SentTimestamp")))  # type: ignore[arg-type]
+        joined = "".join(sent)
+    except TypeError:  # a record without attributes, or a timestamp that is not text
+        return None
+    width = len(sent[0]) if sent else 0
+    if not (
+        0 < width <= 15
+        and min(map(len, sent)) == max(map(len, sent)) == width
+        and joined.isascii()
+        and joined.isdigit()
+    ):
+        return None
+    first, last = int(min(sent)), int(max(sent))
+    if last > MAX_SENT_TIMESTAMP_MS or first // _MS_PER_DAY != last // _MS_PER_DAY:
+        return None
+    return date.fromordinal(_EPOCH_ORDINAL + first // _MS_PER_DAY).isoformat()
+
+
 def _sent_at(record: SQSRecord) -> datetime | None:
     """The reject row's ``sent_at``; an unusable SentTimestamp is simply not kept there."""
     try:
@@ -168,24 +218,63 @@ def _reject_row(record: SQSRecord, reason: str, detail: str, ring: KeyRing) -> R
     return RejectRow(record["messageId"], reason, detail, encrypted, _sent_at(record), _source_arn(record))
 
 
-def _mask_fields(ring: KeyRing, logins: Sequence[Login]) -> list[tuple[str, str] | Exception]:
-    """``(masked ip, masked device_id)`` of every login, masked for the whole batch at once.
+def _masked(
+    ring: KeyRing,
+    logins: list[Login],
+    dates: list[str],
+    records: list[SQSRecord],
+    reject: Callable[[SQSRecord, Exception], None],
+) -> tuple[list[Login], list[str], list[SQSRecord], list[str], list[str]]:
+    """Mask each field of the whole batch in one call (see ``SivCipher.encrypt_many``).
 
+    Gives the logins, dates and records that were masked, with their masked ips and device ids.
     Should the batch call ever raise (a bug), each login is masked alone, so that only the
     records that really fail are rejected, as when masking was per record.
     """
     try:
-        ips = ring.mask_many([login.ip for login in logins], AD_IP)
-        device_ids = ring.mask_many([login.device_id for login in logins], AD_DEVICE_ID)
-        return list(zip(ips, device_ids, strict=True))
+        ips = ring.mask_many([login[2] for login in logins], AD_IP)
+        device_ids = ring.mask_many([login[3] for login in logins], AD_DEVICE_ID)
+        return logins, dates, records, ips, device_ids
     except Exception:  # noqa: BLE001 - fall back to per-record masking, which isolates the failure
-        out: list[tuple[str, str] | Exception] = []
-        for login in logins:
+        kept: tuple[list[Login], list[str], list[SQSRecord], list[str], list[str]] = ([], [], [], [], [])
+        for login, day, record in zip(logins, dates, records, strict=True):
             try:
-                out.append((ring.mask(login.ip, AD_IP), ring.mask(login.device_id, AD_DEVICE_ID)))
+                ip, device_id = ring.mask(login.ip, AD_IP), ring.mask(login.device_id, AD_DEVICE_ID)
             except Exception as err:  # noqa: BLE001 - this record only
-                out.append(err)
-        return out
+                reject(record, err)
+                continue
+            for column, value in zip(kept, (login, day, record, ip, device_id), strict=True):
+                column.append(value)  # type: ignore[attr-defined]
+        return kept
+
+
+def _dated_logins(
+    records: Sequence[SQSRecord], reject: Callable[[SQSRecord, Exception], None]
+) -> tuple[list[Login], list[str], list[SQSRecord]]:
+    """Every valid record's ``Login`` and ``create_date``, and the records themselves; the others
+    are rejected. A body's problem is reported before its SentTimestamp's."""
+    parsed = parse_logins([record.get("body") for record in records])
+    if records and set(map(type, parsed)) == {Login}:
+        day = _one_day(records)
+        if day is not None:  # the usual batch: every record valid, one day
+            return cast(list[Login], parsed), [day] * len(records), list(records)
+    logins: list[Login] = []
+    dates: list[str] = []
+    valid: list[SQSRecord] = []
+    date_of = _Days().date_of
+    for record, login in zip(records, parsed, strict=True):
+        if not isinstance(login, Login):
+            reject(record, login)
+            continue
+        try:
+            day = date_of(record)
+        except Exception as err:  # noqa: BLE001 - RecordRejectedError, or a bug: this record only
+            reject(record, err)
+            continue
+        logins.append(login)
+        dates.append(day)
+        valid.append(record)
+    return logins, dates, valid
 
 
 @contextmanager
@@ -226,42 +315,17 @@ def _process_batch(records: Sequence[SQSRecord], ring: KeyRing, store: BatchSink
         rejects.append(_reject_row(record, reason, detail, ring))
         outcome.rejected_by_reason[reason] += 1
 
-    # Parse and validate every body (one JSON decode for the batch), then date each record.
-    logins: list[Login] = []
-    dates: list[str] = []
-    valid_records: list[SQSRecord] = []
-    date_of = _Days().date_of
-    for record, login in zip(records, parse_logins([record.get("body") for record in records]), strict=True):
-        if not isinstance(login, Login):
-            reject(record, login)
-            continue
-        try:
-            day = date_of(record)
-        except Exception as err:  # noqa: BLE001 - RecordRejectedError, or a bug: this record only
-            reject(record, err)
-            continue
-        logins.append(login)
-        dates.append(day)
-        valid_records.append(record)
-    # Mask each field of the whole batch in one call (see ``SivCipher.encrypt_many``).
-    masked = _mask_fields(ring, logins)
+    logins, dates, row_records, ips, device_ids = _masked(ring, *_dated_logins(records, reject), reject)
+    # row_records[i] is the record of rows[i]. The rows are built by C calls alone (zip, and
+    # tuple.__new__ through map, which skips the NamedTuple's Python-level __new__).
     rows: list[LoginRow] = []
-    row_records: list[SQSRecord] = []  # row_records[i] is the record of rows[i]
-    # tuple.__new__ builds the NamedTuple without the Python-level __new__ frame (twice as fast).
-    new_row = tuple.__new__
-    for (user_id, device_type, _, _, locale, app_version), fields, day, record in zip(
-        logins, masked, dates, valid_records, strict=True
-    ):
-        if isinstance(fields, Exception):
-            reject(record, fields)
-            continue
-        ip, device_id = fields
-        rows.append(
-            new_row(
-                LoginRow, (user_id, device_type, ip, device_id, locale, app_version, day, record["messageId"])
-            )
+    if logins:
+        user_ids, device_types, _, _, locales, versions = zip(*logins, strict=True)
+        message_ids = [record["messageId"] for record in row_records]
+        columns = zip(
+            user_ids, device_types, ips, device_ids, locales, versions, dates, message_ids, strict=True
         )
-        row_records.append(record)
+        rows = list(map(tuple.__new__, repeat(LoginRow), columns))
     written = time.perf_counter()
     outcome.transform_ms = (written - started) * 1000
 

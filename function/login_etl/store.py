@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from importlib import resources
@@ -50,9 +49,14 @@ MIGRATION_LOCK_KEY: Final = 0x6C6F67696E2D6574
 _COLUMNS: Final = (
     "user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date, message_id"
 )
-# message ids are validated printable ASCII, so a newline can separate them in one text parameter:
-# far cheaper to build than pg8000's encoding of a 10,000-element array.
-_PRESENT: Final = "SELECT message_id FROM user_logins WHERE message_id = ANY(string_to_array(:ids, E'\\n'))"
+# message ids are validated printable ASCII, so a newline can separate them in one text parameter
+# (far cheaper to build than pg8000's encoding of a 10,000-element array), and in the one text
+# value that comes back: pg8000 spends microseconds decoding each row of a result, and a
+# redelivered batch finds every one of its ids.
+_PRESENT: Final = (
+    "SELECT string_agg(message_id, E'\\n') FROM user_logins"
+    " WHERE message_id = ANY(string_to_array(:ids, E'\\n'))"
+)
 _COPY_DIRECT: Final = f"COPY user_logins ({_COLUMNS}) FROM STDIN"
 _COPY_ROWS: Final = "COPY user_logins_staging FROM STDIN"
 # One statement: the staging rows are deleted and inserted in the same command, so the batch
@@ -76,7 +80,12 @@ ON CONFLICT (message_id) DO NOTHING
 
 # COPY text format: backslash, tab, newline and carriage return must be escaped.
 _COPY_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_NEEDS_ESCAPE: Final = re.compile(r"[\\\t\n\r]").search
+
+
+def _needs_escape(text: str) -> bool:
+    """Whether ``text`` holds a character COPY text must escape: four substring scans in C, many
+    times faster than one regex character class over the same text."""
+    return "\\" in text or "\t" in text or "\n" in text or "\r" in text
 
 
 def text_array(values: Iterable[str | None]) -> str:
@@ -131,31 +140,31 @@ RefusalHandler = Callable[[int, RowRefusedError], RejectRow]
 
 
 def _copy_payload(rows: Sequence[LoginRow]) -> bytes:
-    """COPY text for ``rows``.
+    """COPY text for ``rows``, built column by column in C.
 
-    Escaping (``str.translate`` walks a dict per character) is needed only when a free-text field
-    holds a backslash, tab, newline or carriage return, which real logins never do. One regex scan
-    over all the free text decides; the masked columns (``key_id:base64url``), app_version and the
-    ISO date never need escaping.
+    A per-row f-string costs about a microsecond a row in bytecode; transposing the rows with
+    ``zip`` and joining each one with a tab (``str.join`` through ``map``) does the same work
+    without running any Python code per row. Escaping (``str.translate`` walks a dict per
+    character) is needed only when a free-text field holds a backslash, tab, newline or carriage
+    return, which real logins never do: one scan over all the free text decides. The masked columns
+    (``key_id:base64url``), app_version and the ISO date never need escaping.
     """
-    free = "".join([f"{r[0]}{r[1]}{r[7]}{r[4] or ''}" for r in rows])
-    if _NEEDS_ESCAPE(free):
+    if not rows:
+        return b""
+    user_id, device_type, ip, device_id, locale, version, day, message_id = zip(*rows, strict=True)
+    # str(None) is "None", which needs no escaping either: one C-level pass over every locale.
+    if _needs_escape(
+        "".join(user_id) + "".join(device_type) + "".join(map(str, locale)) + "".join(message_id)
+    ):
         esc = _COPY_ESCAPES
-        rows = [
-            r._replace(
-                user_id=r[0].translate(esc),
-                device_type=r[1].translate(esc),
-                locale=None if r[4] is None else r[4].translate(esc),
-                message_id=r[7].translate(esc),
-            )
-            for r in rows
-        ]
-    return "".join(
-        [
-            f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{_NULL if r[4] is None else r[4]}\t{r[5]}\t{r[6]}\t{r[7]}\n"
-            for r in rows
-        ]
-    ).encode("utf-8")
+        user_id, device_type, message_id = (
+            tuple([value.translate(esc) for value in column]) for column in (user_id, device_type, message_id)
+        )
+        locale = tuple([None if value is None else value.translate(esc) for value in locale])
+    locale = tuple([_NULL if value is None else value for value in locale])
+    columns = (user_id, device_type, ip, device_id, locale, map(str, version), day, message_id)
+    lines = map("\t".join, zip(*columns, strict=True))
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 class Transaction(Protocol):
@@ -218,7 +227,9 @@ class PgStore:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    def _run(self, sql: str, stream: io.BytesIO | None = None, **params: Any) -> list[list[Any]]:
+    def _run(
+        self, sql: str, stream: io.BytesIO | list[bytes] | None = None, **params: Any
+    ) -> list[list[Any]]:
         conn = self._connection()
         self.round_trips += 1
         try:
@@ -353,15 +364,20 @@ class PgStore:
         """The fast path: skip ids already stored (and repeats within the batch), COPY the rest."""
         if not rows:
             return 0
-        present = self._run(_PRESENT, ids="\n".join([r[7] for r in rows]))
-        seen = {found[0] for found in present}
-        fresh = []
-        for row in rows:
-            if row[7] not in seen:
-                seen.add(row[7])
-                fresh.append(row)
+        ids = [row[7] for row in rows]
+        found = self._run(_PRESENT, ids="\n".join(ids))[0][0]
+        if found is None and len(set(ids)) == len(ids):
+            fresh: Sequence[LoginRow] = rows  # the usual batch: nothing stored, no id twice
+        else:
+            seen = set(found.split("\n")) if found else set()
+            kept: list[LoginRow] = []
+            for row in rows:
+                if row[7] not in seen:
+                    seen.add(row[7])
+                    kept.append(row)
+            fresh = kept
         if fresh:
-            self._run(_COPY_DIRECT, stream=io.BytesIO(_copy_payload(fresh)))
+            self._run(_COPY_DIRECT, stream=[_copy_payload(fresh)])
         return len(fresh)
 
     def _upsert_rows(self, rows: Sequence[LoginRow]) -> int:
