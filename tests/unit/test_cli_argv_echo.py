@@ -15,20 +15,10 @@ import io
 
 import pytest
 from login_etl_cli.main import main
+from unit.test_cli_inputs import BASE  # a valid command line for each command
 
 SECRET = "pw-never-echoed-7c1e"
 URL = f"postgresql://etl:{SECRET}@127.0.0.1:9/logins"
-Q = "http://127.0.0.1:9/123456789012/q"
-BASE = {
-    "demo": ["demo"],
-    "drain": ["drain", "--queue-url", Q],
-    "send": ["send", "--queue-url", Q, "--synthetic", "1"],
-    "reveal": ["reveal", "k1:x"],
-    "migrate": ["migrate"],
-    "rejects": ["rejects"],
-    "status": ["status"],
-    "sqs-local": ["sqs-local"],
-}
 # (id, what is appended to a valid command line, the option name the error must show or None)
 SHAPES = [
     ("unknown option, value apart", ["--database-url", URL], "--database-url"),
