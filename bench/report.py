@@ -163,8 +163,9 @@ def report(r: dict[str, Any]) -> str:
     if ours_10k:
         out.append(
             f"ours, 10,000 records: {ours_10k['median_ms']:.1f} ms wall = transform "
-            f"{ours_10k['transform_ms']:.1f} + insert {ours_10k['insert_ms']:.1f} (+ handler); CPU time in "
-            f"this process {ours_10k['cpu_ms']:.1f} ms (the rest is PostgreSQL, and waiting for a core)"
+            f"{ours_10k['transform_ms']:.1f} (inside the COPY stream) + the rest of the batch "
+            f"{ours_10k['insert_ms']:.1f} (lookup, waiting for the server, COMMIT) + handler; CPU time "
+            f"in this process {ours_10k['cpu_ms']:.1f} ms (the rest is PostgreSQL, and waiting for a core)"
         )
     cp = r.get("copy_payload_ms")
     if cp:

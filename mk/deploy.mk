@@ -13,15 +13,21 @@ SAM_PY_VERSION := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info
 SAM_VENV ?= $(LOGIN_ETL_CACHE)/sam-cli-$(SAM_CLI_VERSION)-local-$(SAM_CLI_LOCAL_VERSION)-py$(SAM_PY_VERSION)
 SAM_BIN := $(SAM_VENV)/bin
 SAM_STAMP := $(SAM_VENV)/.installed-stamp
-# `sam build` for `Runtime: python3.12` needs a python3.12 on PATH. When the shell has none that
-# runs (a pyenv shim exists even when 3.12 is not selected), pyenv's own 3.12 goes first.
-PY312_DIR := $(shell python3.12 -c "" >/dev/null 2>&1 || ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.12*/bin 2>/dev/null | sort -V | tail -n 1)
-SAM_PATH := $(if $(PY312_DIR),PATH="$(PY312_DIR):$$PATH" )
-SAM := $(SAM_PATH)SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam
+# `sam build` needs the python of template.yaml's `Runtime: pythonX.Y`, on PATH or pyenv's (the
+# shell may have none that runs: a pyenv shim exists even when that version is not selected).
+# `scripts/localstack_host.py python-dir` reads the Runtime and finds it; SAM_PATH puts it first
+# on PATH. The one definition every `sam build` uses (build, invoke, deploy, deploy-localstack,
+# test-sam), looked up once, when a recipe first needs it (`make help` never runs it).
+LAMBDA_PY_DIR = $(eval LAMBDA_PY_DIR := $(shell $(PY) scripts/localstack_host.py python-dir 2>/dev/null))$(LAMBDA_PY_DIR)
+SAM_PATH = $(if $(LAMBDA_PY_DIR),PATH="$(LAMBDA_PY_DIR):$$PATH" )
+# The targets that build check first that it is there, and say so clearly when not; a container
+# build (SAM_BUILD_FLAGS=--use-container) brings its own. (Set before the rules that use it.)
+LAMBDA_PY_CHECK = $(if $(findstring --use-container,$(SAM_BUILD_FLAGS)),,lambda-python)
+SAM = $(SAM_PATH)SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam
 # samlocal points SAM at LocalStack's edge port; LocalStack accepts any credentials.
 LOCALSTACK_URL ?= http://localhost:4566
 # (samlocal is deprecated upstream in favour of `lstk sam`, which needs a LocalStack account.)
-SAMLOCAL := SAM_CLI_TELEMETRY=0 DISABLE_DEPRECATION_NOTICE=1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+SAMLOCAL = SAM_CLI_TELEMETRY=0 DISABLE_DEPRECATION_NOTICE=1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=$(LOCALSTACK_URL) $(SAM_PATH)$(SAM_BIN)/samlocal
 COMPOSE ?= docker compose
 # compose with a Docker engine, else host: LocalStack on this host without Docker (mk/localstack.mk).
@@ -31,7 +37,7 @@ ENV ?= default
 STACK ?= $(shell $(PY) -c 'import tomllib; print(tomllib.load(open("samconfig.toml", "rb"))["$(ENV)"]["global"]["parameters"]["stack_name"])' 2>/dev/null)
 LOCALSTACK_STACK := login-etl
 EVENT ?= valid_batch
-# extra flags for `sam build`, e.g. SAM_BUILD_FLAGS=--use-container without a local python3.12
+# extra flags for `sam build`, e.g. SAM_BUILD_FLAGS=--use-container without a local python of the Runtime
 SAM_BUILD_FLAGS ?=
 
 $(SAM_STAMP):
@@ -59,8 +65,12 @@ validate: $(STAMP) $(SAM_STAMP) ## Validate template.yaml offline: sam validate 
 	$(SAM) validate --lint --region us-east-1
 	$(BIN)/python -m pytest -q tests/unit/test_template.py tests/unit/test_samconfig.py
 
+.PHONY: lambda-python
+lambda-python: ## Check that the python of template.yaml's Runtime is there for `sam build`; print its directory
+	@$(PY) scripts/localstack_host.py python-dir
+
 .PHONY: build
-build: $(SAM_STAMP) ## sam build (needs python3.12 on PATH, or SAM_BUILD_FLAGS=--use-container and Docker)
+build: $(SAM_STAMP) | $(LAMBDA_PY_CHECK) ## sam build (needs the Runtime's python, on PATH or pyenv's, or SAM_BUILD_FLAGS=--use-container and Docker)
 	$(SAM) build --config-env $(ENV) $(SAM_BUILD_FLAGS)
 
 # The compose targets need Compose v2 (`up --wait`). Without the v2 plugin Docker itself reads
@@ -74,7 +84,7 @@ compose-check:
 		exit 1;; esac
 
 .PHONY: invoke
-invoke: $(SAM_STAMP) | compose-check ## sam local invoke on events/$(EVENT).json against the compose Postgres (needs Docker)
+invoke: $(SAM_STAMP) | compose-check $(LAMBDA_PY_CHECK) ## sam local invoke on events/$(EVENT).json against the compose Postgres (needs Docker)
 	@test -f events/env.local.json || $(MAKE) --no-print-directory env-local
 	$(COMPOSE) up -d --wait postgres
 	$(SAM) build --config-env default $(SAM_BUILD_FLAGS)
@@ -93,8 +103,8 @@ endif
 # The secrets' ARNs end in a random suffix LocalStack picks, so they are looked up here and
 # appended to samconfig's localstack parameter_overrides (a CLI list replaces, not merges, it).
 .PHONY: deploy-localstack
-deploy-localstack: $(STAMP) $(SAM_STAMP) ## Build and deploy the stack into LocalStack with samlocal (after make up)
-	PATH="$(LAMBDA_PY_DIR):$$PATH" $(SAMLOCAL) build --config-env localstack $(SAM_BUILD_FLAGS)
+deploy-localstack: $(STAMP) $(SAM_STAMP) | $(LAMBDA_PY_CHECK) ## Build and deploy the stack into LocalStack with samlocal (after make up)
+	$(SAMLOCAL) build --config-env localstack $(SAM_BUILD_FLAGS)
 	@set -euo pipefail; \
 	arn() { $(LOCALSTACK_CREDENTIALS) $(BIN)/python -c 'import boto3, sys; print(boto3.client("secretsmanager", \
 		endpoint_url=sys.argv[1]).describe_secret(SecretId=sys.argv[2])["ARN"])' "$(LOCALSTACK_URL)" "$$1"; }; \
@@ -180,7 +190,7 @@ REQUIRE_RDS_CA ?= 1
 # First deploy of an ENV whose stack does not exist yet is guided (it saves your answers in
 # samconfig.toml); later deploys reuse them.
 .PHONY: deploy
-deploy: $(STAMP) $(SAM_STAMP) ## Build and deploy to AWS (ENV=default|prod; guided the first time; needs an AWS account)
+deploy: $(STAMP) $(SAM_STAMP) | $(LAMBDA_PY_CHECK) ## Build and deploy to AWS (ENV=default|prod; guided the first time; needs an AWS account)
 	@if [ "$(REQUIRE_RDS_CA)" != 0 ] && [ ! -f function/rds-global-bundle.pem ]; then \
 		$(MAKE) --no-print-directory rds-ca; fi
 	$(SAM) build --config-env $(ENV) $(SAM_BUILD_FLAGS)

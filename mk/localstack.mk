@@ -7,8 +7,6 @@
 LOCALSTACK_CREDENTIALS := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
 # The AWS Runtime Interface Emulator that ships inside the aws-sam-cli wheel.
 RIE = $(shell $(SAM_BIN)/python -c 'import pathlib, samcli; print(pathlib.Path(samcli.__file__).parent / "local/rapid/aws-lambda-rie-x86_64")')
-# `sam build` of a python3.12 function needs python3.12 on PATH (pyenv's, when it is off PATH).
-LAMBDA_PY_DIR = $(shell $(PY) scripts/localstack_host.py python-dir)
 
 .PHONY: localstack-venv
 localstack-venv: ## Build LocalStack's cached virtualenv for the Docker-less mode (make up does it too)

@@ -10,6 +10,7 @@ and local support, never deployed). The same ready hook as docker compose
     python scripts/localstack_host.py venv                 build the cache (idempotent)
     python scripts/localstack_host.py up --rie PATH        start, wait until ready, print the URL
     python scripts/localstack_host.py down                 stop what `up` started, by PID
+    python scripts/localstack_host.py python-dir           where the template's Runtime python is
 
 Stdlib only, so it runs from any Python >= 3.11.
 """
@@ -22,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -37,8 +39,18 @@ LOCALSTACK_VERSION = "4.14.0"
 UPPER_PINS = ["cbor2<6", "pyopenssl<26", "localstack-twisted<26"]
 # The stack's services only (docker-compose.yml lists the same).
 SERVICES = "cloudformation,cloudwatch,iam,lambda,logs,s3,secretsmanager,sns,sqs,sts"
-LAMBDA_RUNTIME = "3.12"  # template.yaml's Runtime: python3.12
 REPO = Path(__file__).resolve().parent.parent
+
+
+def lambda_runtime(template: Path = REPO / "template.yaml") -> str:
+    """'3.12' from the template's `Runtime: python3.12`: the one place the version is written."""
+    match = re.search(r"^\s*Runtime:\s*python(\d+\.\d+)\s*$", template.read_text(), re.M)
+    if match is None:
+        raise RuntimeError(f"{template} has no `Runtime: pythonX.Y`")
+    return match.group(1)
+
+
+LAMBDA_RUNTIME = lambda_runtime()
 EXECUTOR_SRC = REPO / "localstack" / "host-executor"
 READY_HOOKS = REPO / "localstack" / "init" / "ready.d"
 
@@ -244,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--rie", type=Path, required=True, help="aws-lambda-rie-x86_64 from aws-sam-cli")
     up.add_argument("--port", type=int, default=4566)
     sub.add_parser("down", help="stop it")
-    sub.add_parser("python-dir", help=f"print the directory of a python{LAMBDA_RUNTIME} (for sam build)")
+    runtime_help = f"print the directory of a python{LAMBDA_RUNTIME}, the template's Runtime (for sam build)"
+    sub.add_parser("python-dir", help=runtime_help)
     opts = parser.parse_args(argv)
     try:
         return _run(opts)
@@ -274,7 +287,14 @@ def _run(opts: argparse.Namespace) -> int:
         )
     elif opts.command == "python-dir":
         python = find_python(LAMBDA_RUNTIME)
-        print(python.parent if python else "")
+        if python is None:
+            runtime = f"python{LAMBDA_RUNTIME}"
+            raise RuntimeError(
+                f"`sam build` needs {runtime} (template.yaml: `Runtime: {runtime}`) "
+                "and there is none that runs, on PATH or in pyenv's versions/: install it, or build "
+                "in a container with SAM_BUILD_FLAGS=--use-container (needs Docker)"
+            )
+        print(python.parent)
     elif pid_file.is_file():
         stop(int(pid_file.read_text()))
         pid_file.unlink()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from login_etl.sources import DbSource
-from login_etl.store import Store
+from login_etl.store import Store, text_array
 
 from .aws import create_queue_with_dlq, queue_depth
 from .embedded import embedded_postgres, moto_sqs, use_fake_aws_credentials
@@ -174,13 +174,14 @@ def _landed(store: Store, ids: Sequence[str]) -> tuple[int, Counter[str]]:
     for chunk in _in_chunks(ids):
         inserted += int(
             store.query(
-                "SELECT count(*) FROM user_logins WHERE message_id = ANY(CAST(:ids AS varchar[]))", ids=chunk
+                "SELECT count(*) FROM user_logins WHERE message_id = ANY(CAST(:ids AS varchar[]))",
+                ids=text_array(chunk),
             )[0][0]
         )
         for reason, count in store.query(
             "SELECT reason, count(*) FROM user_logins_rejected "
             "WHERE message_id = ANY(CAST(:ids AS varchar[])) GROUP BY reason",
-            ids=chunk,
+            ids=text_array(chunk),
         ):
             rejected[str(reason)] += int(count)
     return inserted, rejected
@@ -193,7 +194,7 @@ def _sample_rows(store: Store, ids: Sequence[str], limit: int) -> list[list[Any]
         "SELECT user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date "
         "FROM user_logins WHERE message_id = ANY(CAST(:ids AS varchar[])) "
         "ORDER BY masked_ip LIMIT :limit",
-        ids=list(ids[:_QUERY_CHUNK]),
+        ids=text_array(ids[:_QUERY_CHUNK]),
         limit=limit,
     )
     return rows

@@ -5,6 +5,10 @@ stored; ``COPY`` of the rest straight into ``user_logins``; one ``unnest`` INSER
 (if any); COMMIT. A plain COPY is the cheapest way into Postgres: ``ON CONFLICT`` roughly doubles
 the server's per-row cost, and a redelivered batch skips the COPY altogether (``make bench``).
 
+The COPY is a stream: the batch hands over ``PendingRows``, whose rows are made chunk by chunk as
+the COPY asks for them, so the server inserts one chunk while the caller transforms the next, and
+the records already stored are never transformed at all.
+
 The lookup and the COPY are not atomic against a concurrent writer of the same message (two
 drainers after a visibility timeout expired): that race surfaces as a unique violation, and the
 batch is then replayed through the always-safe path, COPY into ``user_logins_staging`` and one
@@ -18,8 +22,8 @@ connection dropped after COMMIT was sent) adds no row: it counts as duplicates.
 from __future__ import annotations
 
 import contextlib
-import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any, Final, NamedTuple, Protocol, TypeVar
@@ -32,7 +36,9 @@ from .errors import MigrationError, PrivilegeError, RowRefusedError, StoreError,
 __all__ = [
     "BatchSink",
     "LoginRow",
+    "PendingRows",
     "PgStore",
+    "ReadyRows",
     "RejectRow",
     "Store",
     "Transaction",
@@ -127,16 +133,65 @@ class RejectRow(NamedTuple):
 
 
 class WriteResult(NamedTuple):
-    """What one committed batch did. ``refused`` indexes the rows the database would not take."""
+    """What one committed batch did; every record of the batch is one of the three."""
 
     inserted: int
     duplicates: int
+    #: Rejects written, including ``refused`` (the rows the database itself would not take).
     rejected: int
-    refused: tuple[int, ...]
+    refused: int
 
 
-#: Builds the reject row for ``rows[index]`` after the database refused it.
-RefusalHandler = Callable[[int, RowRefusedError], RejectRow]
+class PendingRows(Protocol):
+    """One batch's rows, made while ``write_batch`` streams them into COPY.
+
+    ``chunks`` may be called again after a dropped connection: it then starts over, and
+    ``rejects`` is complete only once the last ``chunks`` has been exhausted.
+    """
+
+    def message_ids(self) -> Sequence[str]:
+        """The id of every record of the batch, in order (rows and rejects alike)."""
+        ...
+
+    def chunks(self, stored: Collection[str]) -> Iterator[Sequence[LoginRow]]:
+        """The rows of the records whose id is not in ``stored``, one chunk at a time."""
+        ...
+
+    def rejects(self) -> Sequence[RejectRow]:
+        """The records the batch refused, encrypted (after ``chunks`` is exhausted)."""
+        ...
+
+    def refused(self, row: LoginRow, err: RowRefusedError) -> RejectRow:
+        """The reject row for ``row`` after the database refused it."""
+        ...
+
+
+class ReadyRows:
+    """``PendingRows`` over rows made beforehand: one chunk, for callers with a list in hand."""
+
+    def __init__(
+        self,
+        rows: Sequence[LoginRow],
+        rejects: Sequence[RejectRow] = (),
+        on_refused: Callable[[LoginRow, RowRefusedError], RejectRow] | None = None,
+    ) -> None:
+        self._rows = rows
+        self._rejects = rejects
+        self._on_refused = on_refused
+
+    def message_ids(self) -> list[str]:
+        return [row[7] for row in self._rows] + [reject.message_id for reject in self._rejects]
+
+    def chunks(self, stored: Collection[str]) -> Iterator[Sequence[LoginRow]]:
+        yield [row for row in self._rows if row[7] not in stored] if stored else self._rows
+
+    def rejects(self) -> Sequence[RejectRow]:
+        return self._rejects
+
+    def refused(self, row: LoginRow, err: RowRefusedError) -> RejectRow:
+        if self._on_refused is None:
+            raise err
+        return self._on_refused(row, err)
 
 
 def _copy_payload(rows: Sequence[LoginRow]) -> bytes:
@@ -167,6 +222,16 @@ def _copy_payload(rows: Sequence[LoginRow]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def _first_of_each_id(rows: Sequence[LoginRow], seen: set[str]) -> list[LoginRow]:
+    """The rows whose message id is not in ``seen``, once each; ``seen`` learns them."""
+    kept = []
+    for row in rows:
+        if row[7] not in seen:
+            seen.add(row[7])
+            kept.append(row)
+    return kept
+
+
 class Transaction(Protocol):
     """The statements of one open transaction: what ``Store.transaction()`` yields."""
 
@@ -176,9 +241,7 @@ class Transaction(Protocol):
 class BatchSink(Protocol):
     """What ``process_batch`` needs of a store: one idempotent write of a whole batch."""
 
-    def write_batch(
-        self, rows: Sequence[LoginRow], rejects: Sequence[RejectRow], on_refused: RefusalHandler
-    ) -> WriteResult: ...
+    def write_batch(self, pending: PendingRows) -> WriteResult: ...
 
 
 class Store(BatchSink, Protocol):
@@ -227,9 +290,7 @@ class PgStore:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    def _run(
-        self, sql: str, stream: io.BytesIO | list[bytes] | None = None, **params: Any
-    ) -> list[list[Any]]:
+    def _run(self, sql: str, stream: Iterable[bytes] | None = None, **params: Any) -> list[list[Any]]:
         conn = self._connection()
         self.round_trips += 1
         try:
@@ -319,24 +380,22 @@ class PgStore:
             raise MigrationError(f"migration failed: {exc}") from exc
 
     # --- the batch -----------------------------------------------------------------------------
-    def write_batch(
-        self,
-        rows: Sequence[LoginRow],
-        rejects: Sequence[RejectRow],
-        on_refused: RefusalHandler,
-    ) -> WriteResult:
-        """Insert ``rows`` and ``rejects`` in one transaction, isolating rows the database refuses.
+    def write_batch(self, pending: PendingRows) -> WriteResult:
+        """Insert the batch's rows and rejects in one transaction, isolating rows the database
+        refuses.
 
         Raises ``TransientStoreError`` when nothing could be committed (the caller reports every
         record failed); any other ``StoreError`` is a bug and propagates.
         """
-        if not rows and not rejects:
-            return WriteResult(0, 0, 0, ())
+        ids = pending.message_ids()
+        if not ids:
+            return WriteResult(0, 0, 0, 0)
 
         def work() -> WriteResult:
+            rows: list[LoginRow] = []  # every row streamed, for the safe path
             refused: list[tuple[int, RowRefusedError]] = []
             try:
-                inserted = self._insert_rows(rows)
+                inserted = self._insert_rows(ids, pending, rows)
             except RowRefusedError:
                 # Aborted: a concurrent writer won a race (unique violation) or a row is bad.
                 # Start over on the safe path; if a row is still refused, bisect to find it.
@@ -348,43 +407,60 @@ class PgStore:
                     self._run("ROLLBACK")
                     self._run("BEGIN")
                     inserted, refused = self._isolate(rows, err)
-            all_rejects = [*rejects, *(on_refused(i, err) for i, err in refused)]
+            all_rejects = [*pending.rejects(), *(pending.refused(rows[i], err) for i, err in refused)]
             self._insert_rejects(all_rejects)
-            valid = len(rows) - len(refused)
             return WriteResult(
                 inserted=inserted,
-                duplicates=valid - inserted,
+                duplicates=len(ids) - inserted - len(all_rejects),
                 rejected=len(all_rejects),
-                refused=tuple(i for i, _ in refused),
+                refused=len(refused),
             )
 
         return self._with_one_reconnect(work)
 
-    def _insert_rows(self, rows: Sequence[LoginRow]) -> int:
-        """The fast path: skip ids already stored (and repeats within the batch), COPY the rest."""
-        if not rows:
-            return 0
-        ids = [row[7] for row in rows]
+    def _insert_rows(self, ids: Sequence[str], pending: PendingRows, rows: list[LoginRow]) -> int:
+        """The fast path: look up which ids are stored, then stream the rest of the batch through
+        one COPY, skipping repeats within the batch. ``rows`` collects every row sent.
+
+        The COPY is sent only once a chunk has a row, so a batch that is all duplicates or all
+        rejects costs no COPY.
+        """
         found = self._run(_PRESENT, ids="\n".join(ids))[0][0]
-        if found is None and len(set(ids)) == len(ids):
-            fresh: Sequence[LoginRow] = rows  # the usual batch: nothing stored, no id twice
-        else:
-            seen = set(found.split("\n")) if found else set()
-            kept: list[LoginRow] = []
-            for row in rows:
-                if row[7] not in seen:
-                    seen.add(row[7])
-                    kept.append(row)
-            fresh = kept
-        if fresh:
-            self._run(_COPY_DIRECT, stream=[_copy_payload(fresh)])
-        return len(fresh)
+        stored: set[str] = set(found.split("\n")) if found else set()
+        unique = len(set(ids)) == len(ids)  # the usual batch: no repeats to skip within it
+        failure: list[BaseException] = []
+
+        def fresh_chunks() -> Iterator[Sequence[LoginRow]]:
+            seen = set(stored)
+            for chunk in pending.chunks(stored):
+                fresh = chunk if unique else _first_of_each_id(chunk, seen)
+                if fresh:
+                    rows.extend(fresh)
+                    yield fresh
+
+        def payload(chunks: Iterator[Sequence[LoginRow]]) -> Iterator[bytes]:
+            # An exception inside pg8000's COPY loop would leave the protocol mid-COPY: stop the
+            # stream instead, let the COPY end cleanly, and raise after it (the block rolls back).
+            try:
+                for chunk in chunks:
+                    yield _copy_payload(chunk)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, outside the COPY
+                failure.append(exc)
+
+        chunks = fresh_chunks()
+        first = next(chunks, None)
+        if first is None:
+            return 0
+        self._run(_COPY_DIRECT, stream=payload(itertools.chain([first], chunks)))
+        if failure:
+            raise failure[0]
+        return len(rows)
 
     def _upsert_rows(self, rows: Sequence[LoginRow]) -> int:
         """The safe path: correct under any concurrency, at about twice the server's cost."""
         if not rows:
             return 0
-        self._run(_COPY_ROWS, stream=io.BytesIO(_copy_payload(rows)))
+        self._run(_COPY_ROWS, stream=[_copy_payload(rows)])
         self._run(_MOVE_ROWS)
         return self._row_count()
 

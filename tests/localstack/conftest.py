@@ -22,12 +22,17 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 import pytest
 from support.pg import connect
 from support.pgcluster import LocalCluster, free_port, pgserver_bin
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "login-etl"  # samconfig.toml [localstack] stack_name
@@ -78,7 +83,16 @@ class Tier:
     outputs: dict[str, str]
     deploy_output: str = field(repr=False)
 
+    @overload
+    def client(self, service: Literal["cloudwatch"]) -> CloudWatchClient: ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+    @overload
+    def client(self, service: str) -> Any: ...
     def client(self, service: str) -> Any:
+        """A client of the tier's LocalStack, typed for the services whose stubs the dev lock has."""
         make: Callable[..., Any] = boto3.client  # the stubs type one client per literal service name
         return make(
             service,

@@ -222,7 +222,10 @@ def test_batch_summary_is_read_back_from_cloudwatch_logs(tier: Tier) -> None:
     def received_all() -> bool:
         messages[:] = log_messages(tier)
         lines = json_lines(messages)
-        return sum(line.get("received", 0) for line in lines if line.get("message") == "batch summary") >= 100
+        received: int = sum(
+            line.get("received", 0) for line in lines if line.get("message") == "batch summary"
+        )
+        return received >= 100
 
     wait_for("the batch summaries in CloudWatch Logs", received_all, timeout=60)
     summaries = [line for line in json_lines(messages) if line.get("message") == "batch summary"]
