@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from login_etl.errors import ConfigError, StoreError
+from login_etl.errors import ConfigError, SecretsUnavailableError, StoreError
 
 from .commands import COMMANDS
 from .commands._common import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED
@@ -102,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(str(exc), exc.exit_code)
     except (ConfigError, EmbeddedUnavailableError) as exc:
         return _error(str(exc), EXIT_CONFIG)
+    except SecretsUnavailableError as exc:  # transient: worth a retry, unlike a bad setting
+        return _error(str(exc), EXIT_FAILED)
     except NoRegionError:
         return _error("no AWS region: pass --region, or set AWS_REGION", EXIT_CONFIG)
     except (NoCredentialsError, PartialCredentialsError):

@@ -1,0 +1,247 @@
+"""Secrets Manager unavailable for a while is transient, not a configuration error.
+
+Throttling, a 5xx answer and a network failure on the way to Secrets Manager say nothing about
+the secret: the batch fails whole (nothing written, nothing rejected, every message waits in the
+queue) with one ``secrets unavailable`` line that names the secret's variable, never a value,
+and once Secrets Manager answers again every message lands once. A secret that is really wrong
+(access denied, not found) stays a ``configuration error``.
+
+Every peer is real: the network case points the function at a loopback port nobody listens on;
+the throttling and 5xx cases at a small HTTP server on 127.0.0.1 answering as AWS's JSON
+protocol does (status, ``__type``, message); the recovery and "not found" cases at moto's server.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from conftest import LogCapture
+from login_etl import handler
+from login_etl.errors import ConfigError, SecretsUnavailableError
+from login_etl.secrets import get_secret_json
+from login_etl_cli.runner import drain, drain_until_settled
+from support.ledger import send
+from support.pg import TestDB
+
+from .conftest import Queue, QueueFactory
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pii-keys-AbCdEf"
+
+Endpoint = Callable[[], contextlib.AbstractContextManager[str]]
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[str]:
+    """A loopback port that was just free and is closed again: every connect is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def aws_answering(status: int, code: str | None) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 that answers every call with ``status`` and the AWS JSON error
+    ``code``; with ``code`` None it accepts the request and drops the connection unanswered."""
+    payload = json.dumps({"__type": code, "message": "as AWS says it"}).encode()
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if code is None:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("x-amzn-RequestId", "3f1e8c1a-0000-4000-8000-000000000000")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+#: Each failure that says nothing about the secret: how to produce it, what the line names.
+TRANSIENT: dict[str, tuple[Endpoint, str]] = {
+    "network: connection refused": (closed_port, "EndpointConnectionError"),
+    "network: connection dropped unanswered": (lambda: aws_answering(0, None), "ConnectionClosedError"),
+    "throttled: ThrottlingException": (
+        lambda: aws_answering(400, "ThrottlingException"),
+        "ThrottlingException",
+    ),
+    "throttled: TooManyRequestsException": (
+        lambda: aws_answering(400, "TooManyRequestsException"),
+        "TooManyRequestsException",
+    ),
+    "throttled: RequestLimitExceeded": (
+        lambda: aws_answering(400, "RequestLimitExceeded"),
+        "RequestLimitExceeded",
+    ),
+    "5xx: InternalServiceError": (lambda: aws_answering(500, "InternalServiceError"), "InternalServiceError"),
+    "5xx: ServiceUnavailable": (lambda: aws_answering(503, "ServiceUnavailable"), "ServiceUnavailable"),
+    "5xx: an unnamed 502 from a proxy": (lambda: aws_answering(502, ""), "502"),
+}
+
+#: Failures that are the secret's or the role's fault: no retry makes them work.
+PERMANENT: dict[str, tuple[Endpoint, str]] = {
+    "AccessDeniedException": (lambda: aws_answering(400, "AccessDeniedException"), "access denied"),
+    "ResourceNotFoundException": (lambda: aws_answering(400, "ResourceNotFoundException"), "not found"),
+    "DecryptionFailure": (lambda: aws_answering(400, "DecryptionFailure"), "KMS key"),
+    "UnrecognizedClientException": (lambda: aws_answering(400, "UnrecognizedClientException"), "credentials"),
+}
+
+
+@pytest.fixture
+def secrets_at(secrets_client: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Point the next Secrets Manager client at ``url`` (a new provider, as in a new container).
+    Two attempts, so botocore's own retry is exercised but the test does not wait out its backoff."""
+    from aws_lambda_powertools.utilities.parameters import base
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+
+    def point(url: str) -> None:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", url)
+        DEFAULT_PROVIDERS.clear()
+        base.clear_caches()
+
+    return point
+
+
+@pytest.mark.parametrize("case", sorted(TRANSIENT))
+def test_a_transient_failure_reading_a_secret_raises_secrets_unavailable(
+    case: str, secrets_at: Callable[[str], None]
+) -> None:
+    endpoint, names = TRANSIENT[case]
+    with endpoint() as url:
+        secrets_at(url)
+        with pytest.raises(SecretsUnavailableError) as raised:
+            get_secret_json(ARN, 0, "PII_KEYS_SECRET_ARN")
+    assert not isinstance(raised.value, ConfigError)
+    assert "PII_KEYS_SECRET_ARN" in str(raised.value) and names in str(raised.value)
+
+
+@pytest.mark.parametrize("case", sorted(PERMANENT))
+def test_a_wrong_secret_or_role_stays_a_configuration_error(
+    case: str, secrets_at: Callable[[str], None]
+) -> None:
+    endpoint, says = PERMANENT[case]
+    with endpoint() as url:
+        secrets_at(url)
+        with pytest.raises(ConfigError) as raised:
+            get_secret_json(ARN, 0, "PII_KEYS_SECRET_ARN")
+    assert not isinstance(raised.value, SecretsUnavailableError)
+    assert says in str(raised.value) and case in str(raised.value)
+
+
+def body(i: int) -> str:
+    return json.dumps(
+        {
+            "user_id": f"u{i}",
+            "app_version": "1.0",
+            "device_type": "ios",
+            "ip": f"10.4.0.{i}",
+            "device_id": f"d-{i}",
+        }
+    )
+
+
+@pytest.fixture
+def key_secret(
+    lambda_env: TestDB, secrets_client: Any, sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The function reads its key ring from a secret (moto's), re-read at every batch."""
+    value = json.dumps({"active": "k1", "keys": {"k1": base64.b64encode(secrets.token_bytes(64)).decode()}})
+    arn = secrets_client.create_secret(Name=f"pii-{secrets.token_hex(4)}", SecretString=value)["ARN"]
+    monkeypatch.delenv("PII_KEYS", raising=False)
+    monkeypatch.setenv("PII_KEYS_SECRET_ARN", arn)
+    monkeypatch.setenv("SECRETS_MAX_AGE", "0")
+    handler.reset()
+    yield value
+    handler.reset()
+
+
+@pytest.mark.parametrize(
+    "case", ["network: connection refused", "throttled: ThrottlingException", "5xx: InternalServiceError"]
+)
+def test_secrets_manager_unavailable_mid_run_fails_whole_batches_then_everything_lands_once(
+    case: str,
+    key_secret: str,
+    lambda_env: TestDB,
+    secrets_at: Callable[[str], None],
+    sqs_endpoint: str,
+    make_queue: QueueFactory,
+    logs: LogCapture,
+) -> None:
+    endpoint, names = TRANSIENT[case]
+    queue: Queue = make_queue(visibility_s=1, max_receive=5)
+    send(queue.sqs, queue.url, [body(i) for i in range(5)])
+    assert drain(queue.sqs, queue.url).deleted == 5  # warm: the key secret was read
+
+    with endpoint() as url:
+        secrets_at(url)
+        send(queue.sqs, queue.url, [body(i) for i in range(5, 10)])
+        logs.clear()
+        stats = drain(queue.sqs, queue.url)
+
+    assert (stats.received, stats.failed, stats.deleted) == (5, 5, 0)
+    assert lambda_env.count("user_logins") == 5, "nothing of the failed batch is written"
+    assert lambda_env.count("user_logins_rejected") == 0
+    assert queue.depth() == 5 and queue.dlq_depth() == 0, "every message waits in the queue"
+    lines = logs.lines()
+    unavailable = [line for line in lines if line["message"] == "secrets unavailable"]
+    assert len(unavailable) == 1, logs.text()
+    assert "PII_KEYS_SECRET_ARN" in unavailable[0]["error"] and names in unavailable[0]["error"]
+    assert not [line for line in lines if line["message"] == "configuration error"], logs.text()
+    assert key_secret not in logs.text()
+
+    secrets_at(sqs_endpoint)  # Secrets Manager answers again
+    settled, done = drain_until_settled(queue.sqs, queue.url, timeout_s=30)
+
+    assert done and settled.failed == 0
+    assert lambda_env.count("user_logins") == 10 and lambda_env.count("user_logins_rejected") == 0
+    assert queue.depth() == 0 and queue.dlq_depth() == 0
+
+
+def test_the_database_secret_unavailable_at_startup_is_secrets_unavailable_too(
+    lambda_env: TestDB,
+    secrets_at: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+    invoke_handler: Callable[[dict[str, Any]], Any],
+    sqs_event: Callable[..., dict[str, Any]],
+    logs: LogCapture,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("DB_SECRET_ARN", ARN.replace("pii-keys", "db"))
+    handler.reset()
+    with closed_port() as url:
+        secrets_at(url)
+        with pytest.raises(SecretsUnavailableError):
+            invoke_handler(sqs_event([body(1)]))
+
+    [line] = [line for line in logs.lines() if line["level"] == "ERROR"]
+    assert line["message"] == "secrets unavailable"
+    assert "DB_SECRET_ARN" in line["error"] and "EndpointConnectionError" in line["error"]
+    assert lambda_env.count("user_logins") == 0
