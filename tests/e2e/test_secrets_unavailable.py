@@ -8,7 +8,7 @@ and once Secrets Manager answers again every message lands once. A secret that i
 
 Every peer is real: the network case points the function at a loopback port nobody listens on;
 the throttling and 5xx cases at a small HTTP server on 127.0.0.1 answering as AWS's JSON
-protocol does (status, ``__type``, message); the recovery and "not found" cases at moto's server.
+protocol does (status, ``__type``, message); the recovery at moto's server.
 """
 
 from __future__ import annotations
@@ -17,10 +17,7 @@ import base64
 import contextlib
 import json
 import secrets
-import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -29,6 +26,7 @@ from login_etl import handler
 from login_etl.errors import ConfigError, SecretsUnavailableError
 from login_etl.secrets import get_secret_json
 from login_etl_cli.runner import drain, drain_until_settled
+from support.aws_peer import aws_error, aws_json_peer, closed_port
 from support.ledger import send
 from support.pg import TestDB
 
@@ -39,47 +37,9 @@ ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pii-keys-AbCdEf"
 Endpoint = Callable[[], contextlib.AbstractContextManager[str]]
 
 
-@contextlib.contextmanager
-def closed_port() -> Iterator[str]:
-    """A loopback port that was just free and is closed again: every connect is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-
-
-@contextlib.contextmanager
-def aws_answering(status: int, code: str | None) -> Iterator[str]:
-    """An HTTP server on 127.0.0.1 that answers every call with ``status`` and the AWS JSON error
-    ``code``; with ``code`` None it accepts the request and drops the connection unanswered."""
-    payload = json.dumps({"__type": code, "message": "as AWS says it"}).encode()
-
-    class Answer(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if code is None:
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.1")
-            self.send_header("x-amzn-RequestId", "3f1e8c1a-0000-4000-8000-000000000000")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+def aws_answering(status: int, code: str | None) -> contextlib.AbstractContextManager[str]:
+    """Every call answered with ``status`` and the AWS error ``code``; None: dropped unanswered."""
+    return aws_json_peer(status, None if code is None else aws_error(code))
 
 
 #: Each failure that says nothing about the secret: how to produce it, what the line names.
