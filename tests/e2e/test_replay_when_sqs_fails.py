@@ -4,7 +4,8 @@ docs/cli.md promises it: each chunk is one transaction that deletes only the row
 rows SQS refuses stay, are reported, and make the exit status 1. Two ways SQS fails, through the
 console script: unreachable (the whole send raises inside the chunk's transaction, so nothing
 is deleted), and refusing one entry while the rest of the chunk is replayed. moto takes any
-character, so the refused entry is one over SQS's 256 KiB, which the sender refuses for SQS
+character, so the refused entry is one over the target queue's ``MaximumMessageSize`` (set to
+256 KiB here, as on a queue made before August 2025), which the sender refuses for SQS
 (``MessageTooLong``): a hand-made event (``sam local invoke``) can store such a body.
 """
 
@@ -19,7 +20,7 @@ from support.pg import TestDB
 from .conftest import QueueFactory, run_cli
 
 FINE = "{not json"
-#: Over SQS's 256 KiB: only a hand-made event can deliver it, and no queue takes it back.
+#: Over the target queue's 256 KiB: a hand-made event stores it, and that queue refuses it back.
 UNSENDABLE = "x" * (300 * 1024)
 NOWHERE = "http://127.0.0.1:9"  # the discard port: refused at once, never leaves the machine
 
@@ -60,6 +61,7 @@ def test_replay_keeps_a_row_sqs_refuses_reports_it_and_sends_the_rest(
     refused, fine = make_record(UNSENDABLE), make_record(FINE)
     invoke_handler(dict(make_event([refused, fine])))
     target = make_queue()
+    target.sqs.set_queue_attributes(QueueUrl=target.url, Attributes={"MaximumMessageSize": str(256 * 1024)})
 
     result = run_cli(
         "rejects", "--replay", "--queue-url", target.url, "--endpoint-url", sqs_endpoint, env=cli_env
