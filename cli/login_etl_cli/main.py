@@ -78,6 +78,12 @@ def _error(message: str, code: int) -> int:
     return code
 
 
+def _about_the_database(message: str) -> str:
+    """``message`` said to be the database's: prefixed ``database:`` unless it already names it
+    ("database connection failed", "the database does not exist"), so it never reads twice."""
+    return message if re.search(r"\bdatabase\b", message) else f"database: {message}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script. Expected errors become one ``error:`` line and an exit status."""
     logging.basicConfig(level=logging.WARNING, format="login-etl: %(message)s", stream=sys.stderr)
@@ -118,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BotoCoreError as exc:
         return _error(f"SQS: {exc}", EXIT_FAILED)
     except StoreError as exc:
-        return _error(f"database: {exc}", EXIT_FAILED)
+        return _error(_about_the_database(str(exc)), EXIT_FAILED)
     except BrokenPipeError:
         return EXIT_FAILED
     except Exception as exc:

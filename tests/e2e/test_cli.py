@@ -172,7 +172,7 @@ def test_an_unreachable_database_is_one_line_exit_1(cli_env: dict[str, str]) -> 
 
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("error: database: ")
+    assert line.startswith("error: database connection failed (")
     assert "pw@" not in line
 
 
