@@ -110,7 +110,7 @@ def get_secret_json(arn: str, max_age_s: int, variable: str) -> Any:
         why, transient = _why(exc)
         if transient:
             raise SecretsUnavailableError(
-                f"could not read secret {variable} ({arn}) now: {why}; transient, the batch is retried"
+                f"could not read secret {variable} ({arn}) now: {why}; transient, worth a retry"
             ) from None
         raise ConfigError(f"could not read secret {variable} ({arn}): {why}") from None
     except TransformParameterError:

@@ -30,7 +30,7 @@ from support.aws_peer import aws_error, aws_json_peer, closed_port
 from support.ledger import send
 from support.pg import TestDB
 
-from .conftest import Queue, QueueFactory
+from .conftest import Queue, QueueFactory, run_cli
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pii-keys-AbCdEf"
 
@@ -205,3 +205,20 @@ def test_the_database_secret_unavailable_at_startup_is_secrets_unavailable_too(
     assert line["message"] == "secrets unavailable"
     assert "DB_SECRET_ARN" in line["error"] and "EndpointConnectionError" in line["error"]
     assert lambda_env.count("user_logins") == 0
+
+
+def test_the_cli_says_secrets_unavailable_in_one_line_and_exits_1_not_2(cli_env: dict[str, str]) -> None:
+    """``drain`` reads the key ring before it touches the queue: a transient failure there is the
+    work failing (exit 1, worth a retry), not a bad configuration (exit 2)."""
+    with closed_port() as nowhere:
+        env = {k: v for k, v in cli_env.items() if k != "PII_KEYS"}
+        env.update(PII_KEYS_SECRET_ARN=ARN, AWS_ENDPOINT_URL_SECRETS_MANAGER=nowhere, AWS_MAX_ATTEMPTS="1")
+        result = run_cli(
+            "drain", "--queue-url", f"{nowhere}/123456789012/q", "--endpoint-url", nowhere, env=env
+        )
+
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        f"error: could not read secret PII_KEYS_SECRET_ARN ({ARN}) now: Secrets Manager could not be "
+        "reached (EndpointConnectionError); transient, worth a retry\n"
+    )
