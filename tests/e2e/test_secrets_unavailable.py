@@ -166,14 +166,15 @@ def test_secrets_manager_unavailable_mid_run_fails_whole_batches_then_everything
         logs.clear()
         stats = drain(queue.sqs, queue.url)
 
-    assert (stats.received, stats.failed, stats.deleted) == (5, 5, 0)
+    # botocore's backoff can outlast the 1 s visibility: the batch may come round again.
+    assert stats.deleted == 0 and stats.failed == stats.received >= 5
     assert lambda_env.count("user_logins") == 5, "nothing of the failed batch is written"
     assert lambda_env.count("user_logins_rejected") == 0
     assert queue.depth() == 5 and queue.dlq_depth() == 0, "every message waits in the queue"
     lines = logs.lines()
     unavailable = [line for line in lines if line["message"] == "secrets unavailable"]
-    assert len(unavailable) == 1, logs.text()
-    assert "PII_KEYS_SECRET_ARN" in unavailable[0]["error"] and names in unavailable[0]["error"]
+    assert len(unavailable) == stats.batches, logs.text()
+    assert all("PII_KEYS_SECRET_ARN" in x["error"] and names in x["error"] for x in unavailable)
     assert not [line for line in lines if line["message"] == "configuration error"], logs.text()
     assert key_secret not in logs.text()
 
