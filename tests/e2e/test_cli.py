@@ -122,6 +122,10 @@ def test_reveal_of_a_bad_value_prints_an_empty_line_and_exits_1(
     assert result.stdout.split("\n") == ["", "10.0.0.1", "", "10.0.0.1", ""]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert [e.split(":")[1].strip() for e in errors] == ["value 1", "value 3"]
+    assert errors[0] == "error: value 1: not a masked value (expected <key id>:<base64url>)"
+    assert (
+        errors[1] == "error: value 3: the value does not decrypt as an ip or a device_id under the key ring"
+    )
     assert "10.0.0." not in result.stderr
 
 
