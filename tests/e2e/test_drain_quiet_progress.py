@@ -9,10 +9,10 @@ fast the machine is.
 from __future__ import annotations
 
 import io
-import json
 import re
 
 from login_etl_cli.progress import Progress
+from support.bodies import login_body
 from support.ledger import send
 from support.pg import TestDB
 from support.proxy import FaultProxy, target_of
@@ -23,15 +23,7 @@ LINE = re.compile(r"drain: received: (\d+) \(\d+/s\), (\d+) failed, (\d+) delete
 
 
 def body(i: int) -> str:
-    return json.dumps(
-        {
-            "user_id": f"u{i}",
-            "app_version": "1.0",
-            "device_type": "ios",
-            "ip": f"10.5.0.{i}",
-            "device_id": f"d-{i}",
-        }
-    )
+    return login_body(i, "10.5.0")
 
 
 def test_drain_quiet_prints_counts_only_progress_on_stderr(

@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 from conftest import LogCapture
 from login_etl import handler
-from login_etl.errors import ConfigError, SecretsUnavailableError
+from login_etl.errors import ConfigError, LoginEtlError, SecretsUnavailableError
 from login_etl.secrets import get_secret_json
 from login_etl_cli.runner import drain, drain_until_settled
 from support.aws_peer import aws_error, aws_json_peer, closed_port
+from support.bodies import login_body
 from support.ledger import send
 from support.pg import TestDB
 
@@ -65,10 +66,22 @@ TRANSIENT: dict[str, tuple[Endpoint, str]] = {
 
 #: Failures that are the secret's or the role's fault: no retry makes them work.
 PERMANENT: dict[str, tuple[Endpoint, str]] = {
-    "AccessDeniedException": (lambda: aws_answering(400, "AccessDeniedException"), "access denied"),
-    "ResourceNotFoundException": (lambda: aws_answering(400, "ResourceNotFoundException"), "not found"),
-    "DecryptionFailure": (lambda: aws_answering(400, "DecryptionFailure"), "KMS key"),
-    "UnrecognizedClientException": (lambda: aws_answering(400, "UnrecognizedClientException"), "credentials"),
+    "AccessDeniedException": (
+        lambda: aws_answering(400, "AccessDeniedException"),
+        "access denied (AccessDeniedException)",
+    ),
+    "ResourceNotFoundException": (
+        lambda: aws_answering(400, "ResourceNotFoundException"),
+        "not found (ResourceNotFoundException)",
+    ),
+    "DecryptionFailure": (
+        lambda: aws_answering(400, "DecryptionFailure"),
+        "its KMS key cannot decrypt it (DecryptionFailure)",
+    ),
+    "UnrecognizedClientException": (
+        lambda: aws_answering(400, "UnrecognizedClientException"),
+        "the AWS credentials are not valid (UnrecognizedClientException)",
+    ),
 }
 
 
@@ -90,42 +103,35 @@ def secrets_at(secrets_client: Any, monkeypatch: pytest.MonkeyPatch) -> Callable
     return point
 
 
-@pytest.mark.parametrize("case", sorted(TRANSIENT))
-def test_a_transient_failure_reading_a_secret_raises_secrets_unavailable(
-    case: str, secrets_at: Callable[[str], None]
-) -> None:
-    endpoint, names = TRANSIENT[case]
-    with endpoint() as url:
-        secrets_at(url)
-        with pytest.raises(SecretsUnavailableError) as raised:
-            get_secret_json(ARN, 0, "PII_KEYS_SECRET_ARN")
-    assert not isinstance(raised.value, ConfigError)
-    assert "PII_KEYS_SECRET_ARN" in str(raised.value) and names in str(raised.value)
+#: Every case, with the error class it must raise and the one it must not.
+KINDS: dict[str, tuple[Endpoint, str, type[LoginEtlError], type[LoginEtlError]]] = {
+    **{
+        f"transient, {name}": (how, said, SecretsUnavailableError, ConfigError)
+        for name, (how, said) in TRANSIENT.items()
+    },
+    **{
+        f"wrong, {code}": (how, said, ConfigError, SecretsUnavailableError)
+        for code, (how, said) in PERMANENT.items()
+    },
+}
 
 
-@pytest.mark.parametrize("case", sorted(PERMANENT))
-def test_a_wrong_secret_or_role_stays_a_configuration_error(
+@pytest.mark.parametrize("case", sorted(KINDS))
+def test_only_a_wrong_secret_or_role_is_a_configuration_error(
     case: str, secrets_at: Callable[[str], None]
 ) -> None:
-    endpoint, says = PERMANENT[case]
+    endpoint, said, raised_as, never_as = KINDS[case]
     with endpoint() as url:
         secrets_at(url)
-        with pytest.raises(ConfigError) as raised:
+        with pytest.raises(raised_as) as raised:
             get_secret_json(ARN, 0, "PII_KEYS_SECRET_ARN")
-    assert not isinstance(raised.value, SecretsUnavailableError)
-    assert says in str(raised.value) and case in str(raised.value)
+    assert not isinstance(raised.value, never_as)
+    message = str(raised.value)
+    assert message.startswith(f"could not read secret PII_KEYS_SECRET_ARN ({ARN})") and said in message
 
 
 def body(i: int) -> str:
-    return json.dumps(
-        {
-            "user_id": f"u{i}",
-            "app_version": "1.0",
-            "device_type": "ios",
-            "ip": f"10.4.0.{i}",
-            "device_id": f"d-{i}",
-        }
-    )
+    return login_body(i, "10.4.0")
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import pytest
 from conftest import LogCapture
 from login_etl import handler
 from login_etl_cli.runner import drain, drain_until_settled
+from support.bodies import login_body
 from support.ledger import send
 from support.pg import TestDB
 from support.proxy import FaultProxy, target_of
@@ -120,15 +121,7 @@ BREAKS: dict[str, tuple[Break, Break, str]] = {
 
 
 def body(i: int) -> str:
-    return json.dumps(
-        {
-            "user_id": f"u{i}",
-            "app_version": "1.0",
-            "device_type": "ios",
-            "ip": f"10.3.0.{i}",
-            "device_id": f"d-{i}",
-        }
-    )
+    return login_body(i, "10.3.0")
 
 
 @pytest.mark.parametrize("case", sorted(BREAKS))
