@@ -10,14 +10,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
-from login_etl.errors import ConfigError, StoreError
+from login_etl.errors import ConfigError, SecretsUnavailableError, StoreError
 
 from .commands import COMMANDS
 from .commands._common import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED
 from .errors import CliError
+from .parser import QuietParser
 
 __all__ = ["build_parser", "main"]
 
@@ -51,7 +53,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = QuietParser(
         prog="login-etl",
         description=_DESCRIPTION,
         epilog=_EPILOG,
@@ -64,9 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``scheme://user:password@`` (or ``user@``) in a URL a library quotes: botocore names the
+#: endpoint it could not reach, and an endpoint may carry credentials.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s\"']*@")
+
+
 def _error(message: str, code: int) -> int:
-    sys.stderr.write(f"error: {message}\n")
+    """One ``error:`` line; any URL in it loses its credentials, whoever wrote the message."""
+    shown = _URL_CREDENTIALS.sub(r"\g<scheme>***@", message)
+    sys.stderr.write(f"error: {shown}\n")
     return code
+
+
+def _about_the_database(message: str) -> str:
+    """``message`` said to be the database's: prefixed ``database:`` unless it already names it
+    ("database connection failed", "the database does not exist"), so it never reads twice."""
+    return message if re.search(r"\bdatabase\b", message) else f"database: {message}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(str(exc), exc.exit_code)
     except (ConfigError, EmbeddedUnavailableError) as exc:
         return _error(str(exc), EXIT_CONFIG)
+    except SecretsUnavailableError as exc:  # transient: worth a retry, unlike a bad setting
+        return _error(str(exc), EXIT_FAILED)
     except NoRegionError:
         return _error("no AWS region: pass --region, or set AWS_REGION", EXIT_CONFIG)
     except (NoCredentialsError, PartialCredentialsError):
@@ -107,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BotoCoreError as exc:
         return _error(f"SQS: {exc}", EXIT_FAILED)
     except StoreError as exc:
-        return _error(f"database: {exc}", EXIT_FAILED)
+        return _error(_about_the_database(str(exc)), EXIT_FAILED)
     except BrokenPipeError:
         return EXIT_FAILED
     except Exception as exc:

@@ -20,7 +20,7 @@ from login_etl.store import Store, Transaction, text_array
 from .audit import Auditor
 from .errors import json_string
 from .roles import create_roles_sql, runtime_grants_sql
-from .sender import Attributes, send_bodies
+from .sender import Attributes, message_limit, send_bodies
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -276,6 +276,8 @@ class _Replay:
     result: ResultAccumulator = field(default_factory=ResultAccumulator)
     #: Rows kept back (they did not decrypt, or SQS refused them): not retried in this run.
     skip: list[str] = field(default_factory=list)
+    #: The queue's message size limit, read at the first chunk (``sender.message_limit``).
+    limit: int | None = None
 
     def chunk(self, tx: Transaction, size: int) -> bool:
         """Lock, send and delete one chunk inside ``tx``; False when no row was left to replay."""
@@ -295,7 +297,11 @@ class _Replay:
                 continue
             ids.append(message_id)
             bodies.append(body)
-        sent = send_bodies(self.sqs, self.queue_url, bodies, attributes=_replay_attributes(ids))
+        if self.limit is None:
+            self.limit = message_limit(self.sqs, self.queue_url)
+        sent = send_bodies(
+            self.sqs, self.queue_url, bodies, attributes=_replay_attributes(ids), limit=self.limit
+        )
         for failure in sent.failures:
             self.result.fail(ids[failure.index], f"SQS refused it: {failure.code}")
             self.skip.append(ids[failure.index])

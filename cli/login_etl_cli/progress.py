@@ -24,18 +24,21 @@ class Progress:
         stream: TextIO | None = None,
         delay_s: float = 1.0,
         log_interval_s: float = 5.0,
+        redraw: bool = True,
     ) -> None:
         self.label = label
         self.total = total
         self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty()
+        #: ``redraw=False`` keeps plain lines on a terminal too, where other lines interleave.
+        self.tty = redraw and self.stream.isatty()
         self._delay = delay_s
         self._interval = 0.2 if self.tty else log_interval_s
         self._started = time.monotonic()
         self._last = 0.0
         self._shown = False
 
-    def update(self, done: int) -> None:
+    def update(self, done: int, detail: str = "") -> None:
+        """``detail`` (counts, never values) follows the count and rate."""
         now = time.monotonic()
         elapsed = now - self._started
         if elapsed < self._delay or now - self._last < self._interval:
@@ -43,7 +46,7 @@ class Progress:
         self._last = now
         rate = done / elapsed if elapsed > 0 else 0.0
         of = f"/{self.total:,}" if self.total is not None else ""
-        text = f"{self.label}: {done:,}{of} ({rate:,.0f}/s)"
+        text = f"{self.label}: {done:,}{of} ({rate:,.0f}/s){', ' if detail else ''}{detail}"
         if self.tty:
             self.stream.write(f"\r\x1b[K{text}")
         else:

@@ -1,4 +1,5 @@
-"""Send message bodies to a queue with SendMessageBatch: 10 entries and 256 KiB per call.
+"""Send message bodies to a queue with SendMessageBatch: 10 entries per call, and no more bytes
+per message and per call than the queue's ``MaximumMessageSize`` (read once per send).
 
 Bodies are sent verbatim: nothing is re-serialised, so what the handler sees is byte for byte
 what the file or the generator held. For a FIFO queue every entry gets a MessageGroupId (the
@@ -30,19 +31,24 @@ else:
 
 __all__ = [
     "FALLBACK_GROUP",
-    "MAX_BATCH_BYTES",
+    "FALLBACK_MESSAGE_BYTES",
     "MAX_BATCH_ENTRIES",
     "MESSAGE_GROUP_ID",
     "SendFailure",
     "SendResult",
     "group_of",
+    "message_limit",
     "read_ndjson",
     "send_bodies",
 ]
 
 MAX_BATCH_ENTRIES: Final = 10
-#: SendMessageBatch's limit on the sum of all bodies and message attributes of one call.
-MAX_BATCH_BYTES: Final = 256 * 1024
+#: SQS's ceiling for one message and for the sum of one SendMessageBatch call (since August 2025;
+#: a queue's ``MaximumMessageSize`` may be lower, 1 KiB at least).
+MAX_SQS_BYTES: Final = 1024 * 1024
+#: The limit used when the queue's ``MaximumMessageSize`` cannot be read (a role allowed only
+#: sqs:SendMessage): the old default, which every queue takes.
+FALLBACK_MESSAGE_BYTES: Final = 256 * 1024
 #: MessageGroupId for FIFO bodies that have no usable user_id (malformed ones, mostly).
 FALLBACK_GROUP: Final = "no-user-id"
 #: What SQS accepts as a MessageGroupId: 1-128 characters from ``!`` to ``~``.
@@ -119,6 +125,24 @@ def _attributes_size(attributes: Attributes | None) -> int:
     return size
 
 
+def message_limit(sqs: SQSClient, queue_url: str) -> int:
+    """The queue's ``MaximumMessageSize``: the most bytes (body and attributes) of one message,
+    and what this sender puts in one SendMessageBatch call. Queues made since August 2025 take
+    1 MiB by default, older ones 256 KiB unless raised. ``FALLBACK_MESSAGE_BYTES`` when SQS
+    refuses the read (no sqs:GetQueueAttributes) or the value is missing or out of range; a
+    network failure propagates, as the send itself would fail the same way."""
+    from botocore.exceptions import ClientError
+
+    try:
+        got = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["MaximumMessageSize"])
+    except ClientError:
+        return FALLBACK_MESSAGE_BYTES
+    raw = got.get("Attributes", {}).get("MaximumMessageSize", "")
+    if not (raw.isascii() and raw.isdigit()) or not 1024 <= int(raw) <= MAX_SQS_BYTES:
+        return FALLBACK_MESSAGE_BYTES
+    return int(raw)
+
+
 def send_bodies(
     sqs: SQSClient,
     queue_url: str,
@@ -126,13 +150,17 @@ def send_bodies(
     *,
     attributes: Callable[[int], Attributes | None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    limit: int | None = None,
 ) -> SendResult:
     """Send every body in order; per-entry failures are collected, never raised.
 
     ``attributes(i)`` may give message attributes for input ``i``. ``on_progress`` gets the count
-    of inputs handled so far after each call. An SQS error for a whole call (no such queue, no
-    credentials) propagates.
+    of inputs handled so far after each call. ``limit`` is the byte limit of one message and of
+    one call, by default ``message_limit`` of the queue. An SQS error for a whole call (no such
+    queue, no credentials) propagates.
     """
+    if limit is None:
+        limit = message_limit(sqs, queue_url)
     fifo = queue_url.endswith(".fifo")
     nonce = uuid.uuid4().hex
     result = SendResult()
@@ -161,13 +189,13 @@ def send_bodies(
     for index, body in enumerate(bodies):
         attrs = attributes(index) if attributes is not None else None
         entry_size = len(body.encode("utf-8", "surrogatepass")) + _attributes_size(attrs)
-        if entry_size > MAX_BATCH_BYTES:
+        if entry_size > limit:
             result.failures.append(
-                SendFailure(index, "MessageTooLong", f"{entry_size} bytes; SQS takes at most 256 KiB")
+                SendFailure(index, "MessageTooLong", f"{entry_size} bytes; the queue takes at most {limit}")
             )
             handled += 1
             continue
-        if len(entries) == MAX_BATCH_ENTRIES or size + entry_size > MAX_BATCH_BYTES:
+        if len(entries) == MAX_BATCH_ENTRIES or size + entry_size > limit:
             flush()
         entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(len(entries)), "MessageBody": body}
         if attrs:

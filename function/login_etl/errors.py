@@ -20,6 +20,11 @@ class KeyRingError(ConfigError):
     """PII keys are missing, malformed, or of a size AES-SIV cannot use."""
 
 
+class SecretsUnavailableError(LoginEtlError):
+    """Secrets Manager throttled the read, answered 5xx, or could not be reached: the secret may
+    be fine. Not a ``ConfigError``: waiting fixes it, so the batch fails whole and is retried."""
+
+
 class RecordRejectedError(LoginEtlError):
     """A record can never be loaded; it is acknowledged and kept in ``user_logins_rejected``."""
 

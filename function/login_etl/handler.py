@@ -17,7 +17,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .batch import BatchOutcome, check_event, process_batch
 from .config import Settings, metrics_namespace, service_name
-from .errors import ConfigError, MalformedEventError, PrivilegeError, StoreError, TransientStoreError
+from .errors import (
+    ConfigError,
+    MalformedEventError,
+    PrivilegeError,
+    SecretsUnavailableError,
+    StoreError,
+    TransientStoreError,
+)
 from .runtime import Runtime
 from .types import BatchResponse
 
@@ -70,7 +77,15 @@ def run(event: Any, runtime: Runtime) -> BatchResponse:
     except MalformedEventError as err:
         logger.error("malformed event", extra={"error": str(err)})
         raise
-    outcome = process_batch(records, runtime.keys.keyring(), runtime.store)
+    try:
+        outcome = process_batch(records, runtime.keys.keyring(), runtime.store)
+    except PrivilegeError:
+        raise  # a "deploy error" line, from _deploy_errors_logged
+    except StoreError as err:
+        # Transient failures come back as failed records; this is what no retry fixes (no such
+        # database, a schema nobody migrated with AUTO_MIGRATE off): one line for the runbook.
+        logger.error("database error", extra={"error": str(err)})
+        raise
     _publish(outcome)
     for observe in runtime.on_outcome:
         observe(outcome)
@@ -103,6 +118,9 @@ def _deploy_errors_logged() -> Iterator[None]:
     batch (the key secret is read per batch, cached, so a bad rotation surfaces there).
 
     - ``configuration error``: a setting or the key secret is wrong.
+    - ``secrets unavailable``: Secrets Manager throttled, failed (5xx) or could not be reached.
+      Not a bad deploy but the same outcome for the batch: it fails whole, nothing is lost, and
+      the event source mapping retries it; it gets its own line so nobody "fixes" a good secret.
     - ``deploy error``: the database role lacks a grant. Nothing is half-written; the Errors
       alarm fires at the first batch; the messages wait in the queue, then in the DLQ, for a
       redrive once the grant is fixed. Never a march of rows to the rejects.
@@ -111,6 +129,9 @@ def _deploy_errors_logged() -> Iterator[None]:
         yield
     except ConfigError as err:
         logger.error("configuration error", extra={"error": str(err)})
+        raise
+    except SecretsUnavailableError as err:
+        logger.error("secrets unavailable", extra={"error": str(err)})
         raise
     except PrivilegeError as err:
         logger.error("deploy error", extra={"error": str(err)})

@@ -21,12 +21,16 @@ from .constants import AD_DEVICE_ID, AD_IP, PII_KEY_SIZES
 from .errors import KeyRingError, RevealError
 from .siv import SivCipher
 
-__all__ = ["FIELD_ADS", "KeyRing", "b64url", "b64url_many", "unb64url"]
+__all__ = ["FIELD_ADS", "MASKED_FORM", "KeyRing", "b64url", "b64url_many", "is_masked_form", "unb64url"]
 
 #: Associated data by field name; reveal tries each, since SIV authenticates the field.
 FIELD_ADS: Final[Mapping[str, bytes]] = {"ip": AD_IP, "device_id": AD_DEVICE_ID}
 
 _KEY_ID: Final = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+#: What ``mask`` produces: a key id, a colon, and base64url (no padding) of the 16-byte SIV tag
+#: and the ciphertext, so at least 22 characters, and never a length of 4n+1.
+MASKED_FORM: Final = "<key id>:<base64url>"
+_MASKED: Final = re.compile(r"[A-Za-z0-9_.-]{1,32}:(?P<payload>[A-Za-z0-9_-]{22,})")
 # Zero bytes that round a length up to a multiple of 3, indexed by length % 3.
 _TO_THREE: Final = (b"", b"\x00\x00", b"\x00")
 
@@ -34,6 +38,12 @@ _TO_THREE: Final = (b"", b"\x00\x00", b"\x00")
 def b64url(data: bytes) -> str:
     """Base64url without padding: compact, and safe in CSV, URLs and COPY text without escaping."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def is_masked_form(value: str) -> bool:
+    """Whether ``value`` has the shape of a masked value (``MASKED_FORM``), whatever its key."""
+    match = _MASKED.fullmatch(value)
+    return match is not None and len(match["payload"]) % 4 != 1
 
 
 def unb64url(text: str) -> bytes:
@@ -179,7 +189,13 @@ class KeyRing:
             raise RevealError("the value does not authenticate under its key") from None
 
     def reveal(self, masked: str) -> tuple[str, str]:
-        """Recover ``(field, plaintext)`` trying each field's associated data in turn."""
+        """Recover ``(field, plaintext)`` trying each field's associated data in turn.
+
+        A value not even of the masked form (a raw ip pasted by mistake, a truncated copy) says
+        so, rather than "does not decrypt", which sends its reader looking for a missing key.
+        """
+        if not is_masked_form(masked):
+            raise RevealError(f"not a masked value (expected {MASKED_FORM})")
         for field_name, ad in FIELD_ADS.items():
             try:
                 return field_name, self.unmask(masked, ad)

@@ -54,7 +54,7 @@ class KeySource:
 
         arn = self.settings.secret_arn
         assert arn is not None
-        secret = get_secret_json(arn, self._max_age_s)
+        secret = get_secret_json(arn, self._max_age_s, c.ENV_PII_KEYS_SECRET_ARN)
         if self._from_secret is None or self._from_secret[0] != secret:
             if self._mask_only:
                 _check_active_key_only(secret)
@@ -83,7 +83,8 @@ class DbSource:
             from .secrets import get_secret_json, rds_conn_params
 
             assert db.secret_arn is not None
-            params = rds_conn_params(get_secret_json(db.secret_arn, self._max_age_s))
+            secret = get_secret_json(db.secret_arn, self._max_age_s, c.ENV_DB_SECRET_ARN)
+            params = rds_conn_params(secret)
         if db.iam_auth:
             from .secrets import iam_auth_token
 

@@ -122,6 +122,10 @@ def test_reveal_of_a_bad_value_prints_an_empty_line_and_exits_1(
     assert result.stdout.split("\n") == ["", "10.0.0.1", "", "10.0.0.1", ""]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert [e.split(":")[1].strip() for e in errors] == ["value 1", "value 3"]
+    assert errors[0] == "error: value 1: not a masked value (expected <key id>:<base64url>)"
+    assert (
+        errors[1] == "error: value 3: the value does not decrypt as an ip or a device_id under the key ring"
+    )
     assert "10.0.0." not in result.stderr
 
 
@@ -172,7 +176,7 @@ def test_an_unreachable_database_is_one_line_exit_1(cli_env: dict[str, str]) -> 
 
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("error: database: ")
+    assert line.startswith("error: database connection failed (")
     assert "pw@" not in line
 
 

@@ -38,7 +38,7 @@ def test_a_missing_database_is_named_as_such(
 ) -> None:
     url = with_database(pg_server_url, "no_such_database_here")
     assert _cli(monkeypatch, capsys, url, "migrate") == (
-        "error: database: migration failed: the database does not exist (SQLSTATE 3D000)\n"
+        "error: migration failed: the database does not exist (SQLSTATE 3D000)\n"
     )
     handler.reset()
     try:

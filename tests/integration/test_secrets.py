@@ -108,7 +108,7 @@ def test_unreadable_secret_is_a_clear_error_naming_the_arn(
             handler.lambda_handler({"Records": []}, _context())
     finally:
         handler.reset()
-    expected = f"could not read secret {missing}: not found (ResourceNotFoundException)"
+    expected = f"could not read secret DB_SECRET_ARN ({missing}): not found (ResourceNotFoundException)"
     assert str(caught.value) == expected
     [line] = [x for x in logs.lines() if x["message"] == "configuration error"]
     assert line["error"] == expected
@@ -149,7 +149,7 @@ def test_the_secret_region_comes_from_the_arn_then_aws_region_then_aws_default_r
         monkeypatch.setenv(env_region, secret_region)
     elif env_region is not None:
         monkeypatch.setenv("AWS_REGION", env_region)
-    assert get_secret_json(arn if name_region == "arn" else name, 0) == {"ok": 1}
+    assert get_secret_json(arn if name_region == "arn" else name, 0, "DB_SECRET_ARN") == {"ok": 1}
 
 
 def test_without_any_region_a_bare_secret_name_is_one_clear_line(
@@ -161,8 +161,8 @@ def test_without_any_region_a_bare_secret_name_is_one_clear_line(
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     with pytest.raises(ConfigError) as caught:
-        get_secret_json("some-name", 0)
+        get_secret_json("some-name", 0, "DB_SECRET_ARN")
     assert (
-        str(caught.value)
-        == "could not read secret some-name: no AWS region (set AWS_REGION, or give a full ARN)"
+        str(caught.value) == "could not read secret DB_SECRET_ARN (some-name): "
+        "no AWS region (set AWS_REGION, or give a full ARN)"
     )

@@ -8,11 +8,15 @@ import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import argtypes
 from ._common import EXIT_FAILED, EXIT_OK, add_command
+
+if TYPE_CHECKING:
+    from ..runner import DrainStats
 
 __all__ = ["register", "run"]
 
@@ -60,7 +64,12 @@ def register(subs: Any) -> None:
     )
     mode.add_argument("--forever", action="store_true", help="keep polling until SIGINT/SIGTERM")
     noise = parser.add_mutually_exclusive_group()
-    noise.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors from the handler")
+    noise.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only warnings and errors from the handler, and a progress line on stderr every 5 s",
+    )
     noise.add_argument("--verbose", action="store_true", help="debug logs and EMF metrics from the handler")
 
 
@@ -74,6 +83,21 @@ def _install_stop(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+
+
+def _progress_lines() -> Callable[[DrainStats], None]:
+    """With ``-q`` the per-batch summaries are gone, so a long drain would say nothing until it
+    ends: one plain stderr line at most every 5 s (counts only), first after 5 s, so short runs
+    stay silent. Plain lines, not a redrawn one: the handler's warnings interleave on a terminal.
+    """
+    from ..progress import Progress
+
+    progress = Progress("drain: received", delay_s=5.0, log_interval_s=5.0, redraw=False)
+
+    def on_batch(stats: DrainStats) -> None:
+        progress.update(stats.received, f"{stats.failed:,} failed, {stats.deleted:,} deleted")
+
+    return on_batch
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             until_empty=not args.forever,
             stop=stop,
             handler=handler.lambda_handler,
+            on_batch=_progress_lines() if args.quiet else None,
         )
     rate = stats.received / stats.elapsed_s if stats.elapsed_s > 0 else 0.0
     sys.stderr.write(

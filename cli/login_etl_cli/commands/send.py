@@ -18,10 +18,12 @@ def register(subs: Any) -> None:
         subs,
         "send",
         "send bodies from a file, or synthetic logins, to a queue",
-        "Send with SendMessageBatch (10 entries and at most 256 KiB per call). Bodies are sent\n"
-        "verbatim. For a FIFO queue (.fifo) each message gets MessageGroupId = its user_id and a\n"
-        "unique deduplication id, so an identical body sent twice is still two messages. Exit\n"
-        "status 1 if any entry was refused (each is reported on stderr).",
+        "Send with SendMessageBatch: 10 entries per call, and no more bytes per message and per\n"
+        "call than the queue's MaximumMessageSize (1 MiB on queues made since August 2025; 256 KiB\n"
+        "when it cannot be read). Bodies are sent verbatim. For a FIFO queue (.fifo) each message\n"
+        "gets MessageGroupId = its user_id and a unique deduplication id, so an identical body\n"
+        "sent twice is still two messages. Exit status 1 if any entry was refused (each is\n"
+        "reported on stderr).",
         "examples:\n"
         "  login-etl send --queue-url $Q --endpoint-url http://localhost:4566 \\\n"
         "      --file data/exercise_logins.ndjson\n"
