@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .batch import BatchOutcome, check_event, process_batch
 from .config import Settings, metrics_namespace, service_name
@@ -27,6 +26,11 @@ from .errors import (
 )
 from .runtime import Runtime
 from .types import BatchResponse
+
+if TYPE_CHECKING:
+    # An annotation only: at run time it would load two Powertools modules that neither Logger
+    # nor Metrics loads (tests/unit/test_cold_start_imports.py).
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 __all__ = ["lambda_handler", "reset"]
 
