@@ -10,18 +10,13 @@ before boto3 would reach the network. Timing is left to ``make bench`` (shared m
 from __future__ import annotations
 
 import base64
-import json
 import os
 import secrets
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from support.fresh import fresh_json
 
 pytestmark = pytest.mark.timeout(120)
-
-REPO = Path(__file__).resolve().parents[2]
 
 _PROBE = """
 import json, sys
@@ -54,16 +49,7 @@ def _probe(action: str, **env: str) -> dict[str, object]:
         POWERTOOLS_METRICS_DISABLED="true",
         **env,
     )
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE, action],
-        env=base,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    result: dict[str, object] = fresh_json(_PROBE, action, env=base)
     return result
 
 

@@ -11,16 +11,10 @@ interpreter, since this test process has long imported everything; timing is lef
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from support.fresh import fresh_json
 
 pytestmark = pytest.mark.timeout(120)
-
-REPO = Path(__file__).resolve().parents[2]
 
 # What the first batch cannot do without, as the handler's modules import it.
 FIRST_BATCH_LIBRARIES = (
@@ -48,15 +42,7 @@ print(json.dumps({"added": sorted(set(sys.modules) - libraries), "all": sorted(s
 
 
 def _probe(*preload: str) -> dict[str, list[str]]:
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE, *preload],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    result: dict[str, list[str]] = json.loads(out.strip().splitlines()[-1])
+    result: dict[str, list[str]] = fresh_json(_PROBE, *preload)
     return result
 
 
