@@ -114,9 +114,11 @@ def test_the_handler_really_connects_as_the_runtime_role(
     invoke_handler: Invoke, lambda_env: TestDB, roles: Roles, sqs_event: EventFactory
 ) -> None:
     assert invoke_handler(sqs_event([valid_body(1)])) == {"batchItemFailures": []}
+    # Client sessions only: an autovacuum worker on this database shows with no user name.
     users = lambda_env.query(
         "SELECT DISTINCT usename FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'"
     )
     assert users == [[roles.runtime]]
 
