@@ -227,7 +227,7 @@ def _masked(
     records: list[SQSRecord],
     reject: Callable[[SQSRecord, Exception], None],
 ) -> tuple[list[Login], list[str], list[SQSRecord], list[str], list[str]]:
-    """Mask each field of the whole batch in one call (see ``SivCipher.encrypt_many``).
+    """Mask each field of the chunk in one call (see ``SivCipher.encrypt_many``).
 
     Gives the logins, dates and records that were masked, with their masked ips and device ids.
     Should the batch call ever raise (a bug), each login is masked alone, so that only the
